@@ -170,6 +170,14 @@ class ExhaustionError(BpfError):
         super().__init__(f"pc {pc}: {reason}" if pc is not None else reason)
 
 
+class ArenaError(BpfError):
+    """Misuse of the Arena: bad size or alignment, double or unknown free, use after close."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"arena: {reason}")
+
+
 class MapError(BpfError):
     """A map operation failed; ``errno`` carries the kernel's errno with its kernel meaning."""
 
