@@ -4,8 +4,9 @@ Everything that knows about instructions derives from ``OPS``: the decoder and e
 (`instruction.py`), the assembler and both disassembler dialects (`pybpf.asm`), the
 interpreter's code generator, the JIT lowering and the verifier. A row says:
 
-- ``name``: unique canonical name; the conformance-dialect mnemonic where that dialect has one
-  (``add32``, ``ldxsw``, ``lock fetch add``), a dotted name for forms it lacks (``lddw.map_fd``);
+- ``name``: the conformance-dialect mnemonic where that dialect has one (``add32``, ``ldxsw``,
+  ``lock fetch add``), a dotted name for forms it lacks (``lddw.map_fd``); the immediate and
+  register forms of an operation share it (``BY_NAME`` maps a name to its rows);
 - ``opcode``: the opcode byte;
 - ``selector``: the field that tells apart operations sharing a byte, and its value
   (``offset`` for sdiv/smod/movsx, ``imm`` for atomics and byte swaps, ``src_reg`` for the
@@ -453,7 +454,10 @@ def _mem_rows() -> list[OpSpec]:
 
 OPS: tuple[OpSpec, ...] = tuple(_alu_rows() + _end_rows() + _jmp_rows() + _mem_rows())
 
-BY_NAME: dict[str, OpSpec] = {op.name: op for op in OPS}
+# mnemonic -> its rows (the immediate form first, then the register form, where both exist).
+BY_NAME: dict[str, tuple[OpSpec, ...]] = {}
+for _op in OPS:
+    BY_NAME[_op.name] = (*BY_NAME.get(_op.name, ()), _op)
 
 # opcode byte -> the rows sharing it (one row when it has no selector).
 BY_OPCODE: dict[int, tuple[OpSpec, ...]] = {}
