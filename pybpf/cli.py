@@ -1,0 +1,294 @@
+"""The `pybpf` command: the top of the pipeline, a thin shell over the library.
+
+One small function per subcommand, registered in ``_COMMANDS``; shared helpers read inputs
+(files, hex strings, stdin) and print JSON. Errors are printed, never raised: every
+`BpfError` becomes ``pybpf: error: <message>`` on stderr and the process exits with the
+error's ``exit_code``; an unreadable input file exits 2. Exit codes: 0 ok, 1 rejected /
+failed / trapped, 2 usage or input error (argparse's own errors too), 3 unsupported feature.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any, TextIO
+
+from pybpf.asm import assemble, disassemble
+from pybpf.conformance import ENGINES, check_engine, execute, hex_bytes, run_dir
+from pybpf.errors import BpfError, UnsupportedError
+from pybpf.isa import Instruction, decode_program
+from pybpf.vm import run_program
+
+ELF_MAGIC = b"\x7fELF"
+ASM_SUFFIXES = (".s", ".S", ".asm")
+ASM_DIALECTS = ("auto", "conformance", "llvm")
+DISASM_DIALECTS = ("llvm", "conformance")
+
+
+class InputError(BpfError):
+    """A command-line input that is not what the command takes (a bad hex string, ...)."""
+
+    exit_code = 2
+
+
+# ---- shared helpers: reading inputs, printing results ----
+
+
+def _read_bytes(path: str) -> bytes:
+    return Path(path).read_bytes()
+
+
+def _read_text(path: str) -> str:
+    data = _read_bytes(path)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise InputError(f"{path}: not UTF-8 text (byte offset {e.start})") from e
+
+
+def _parse_hex(text: str, what: str) -> bytes:
+    decoded = hex_bytes(text)
+    if isinstance(decoded, str):
+        raise InputError(f"{what}: {decoded}")
+    return decoded
+
+
+def _refuse_elf(data: bytes, action: str) -> None:
+    if data.startswith(ELF_MAGIC):
+        raise UnsupportedError(f"{action} ELF objects (loader not built yet)")
+
+
+def _load_program(path: str, dialect: str = "auto") -> bytes:
+    """A raw program from ``path``: assembly text (by its suffix) or instruction bytes."""
+    if Path(path).suffix in ASM_SUFFIXES:
+        return assemble(_read_text(path), dialect=dialect)
+    code = _read_bytes(path)
+    _refuse_elf(code, "running")
+    decode_program(code)
+    return code
+
+
+def _print_json(value: Any, out: TextIO) -> None:
+    json.dump(value, out, indent=2)
+    out.write("\n")
+
+
+def _hex_or_none(value: int | None) -> str | None:
+    return None if value is None else f"{value:#x}"
+
+
+def _trace_printer(out: TextIO) -> Callable[[int, Instruction, Sequence[int]], None]:
+    """A VM trace hook printing each executed instruction: pc, disassembly, registers."""
+
+    def trace(pc: int, insn: Instruction, regs: Sequence[int]) -> None:
+        text = disassemble(insn.encode(), dialect="llvm", labels=False).strip()
+        shown = " ".join(f"r{i}={value:#x}" for i, value in enumerate(regs) if value)
+        out.write(f"{pc:5d}: {text:<40} {shown}\n")
+
+    return trace
+
+
+# ---- subcommands ----
+
+
+def _cmd_conformance(args: argparse.Namespace) -> int:
+    pattern = args.filter if args.filter.endswith(".data") else f"{args.filter}.data"
+    results = run_dir(args.dir, args.engine, pattern)
+    if not results:
+        raise InputError(f"{args.dir}: no test file matches {pattern!r}")
+    passed = sum(r.passed for r in results)
+    failed = len(results) - passed
+    if args.json:
+        records = [
+            {
+                "name": r.name,
+                "passed": r.passed,
+                "expected": _hex_or_none(r.expected),
+                "got": _hex_or_none(r.got),
+                "error": r.error,
+            }
+            for r in results
+        ]
+        _print_json({"passed": passed, "failed": failed, "results": records}, sys.stdout)
+    else:
+        for r in results:
+            if not r.passed:
+                print(f"FAIL {r.name}: {r.reason}")
+        print(f"{passed} passed, {failed} failed")
+    return 0 if failed == 0 else 1
+
+
+def _cmd_conformance_plugin(args: argparse.Namespace) -> int:
+    mem = _parse_hex(" ".join(args.memory), "memory")
+    stdin = sys.stdin.buffer.read()
+    try:
+        text = stdin.decode("ascii")
+    except UnicodeDecodeError as e:
+        raise InputError(f"program on stdin: not hex text (byte offset {e.start})") from e
+    code = _parse_hex(text, "program on stdin")
+    try:
+        outcome = execute(code, mem, args.engine)
+    except BpfError as e:
+        # The bpf_conformance runner compares stdout with a test's expected error text.
+        print(e)
+        raise
+    print(f"{outcome.r0:x}")
+    return 0
+
+
+def _cmd_asm(args: argparse.Namespace) -> int:
+    code = assemble(_read_text(args.file), dialect=args.dialect)
+    out = args.output or str(Path(args.file).with_suffix(".bin"))
+    Path(out).write_bytes(code)
+    return 0
+
+
+def _cmd_disasm(args: argparse.Namespace) -> int:
+    code = _read_bytes(args.file)
+    _refuse_elf(code, "disassembling")
+    decode_program(code)
+    sys.stdout.write(disassemble(code, dialect=args.dialect))
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    check_engine(args.engine)
+    code = _load_program(args.file)
+    if args.mem is not None:
+        mem = _read_bytes(args.mem)
+    elif args.mem_hex is not None:
+        mem = _parse_hex(args.mem_hex, "--mem-hex")
+    else:
+        mem = b""
+    options: dict[str, Any] = {"mem": mem}
+    if args.budget is not None:
+        options["budget"] = args.budget
+    if args.trace:
+        options["trace"] = _trace_printer(sys.stderr)
+    outcome = run_program(code, **options)
+    if args.json:
+        record = {
+            "r0": f"{outcome.r0:#x}",
+            "r0_int": outcome.r0,
+            "insns": outcome.insns,
+            "mem": outcome.mem.hex(),
+        }
+        _print_json(record, sys.stdout)
+    else:
+        print(f"r0 = {outcome.r0:#x}")
+    return 0
+
+
+# ---- the parser ----
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text, 0)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from e
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not positive")
+    return value
+
+
+def _setup_conformance(p: argparse.ArgumentParser) -> None:
+    p.add_argument("dir", metavar="DIR", help="directory of bpf_conformance .data files")
+    p.add_argument("--engine", choices=ENGINES, default="interp")
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
+    p.add_argument("--filter", metavar="GLOB", default="*", help="run only tests named GLOB")
+
+
+def _setup_conformance_plugin(p: argparse.ArgumentParser) -> None:
+    p.add_argument("memory", nargs="*", metavar="MEM", help="input memory as hex bytes")
+    p.add_argument("--engine", choices=ENGINES, default="interp")
+
+
+def _setup_asm(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", metavar="FILE.s")
+    p.add_argument("-o", "--output", metavar="OUT", help="output file (default: FILE.bin)")
+    p.add_argument("--dialect", choices=ASM_DIALECTS, default="auto")
+
+
+def _setup_disasm(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", metavar="FILE", help="raw instruction bytes (.bin)")
+    p.add_argument("--dialect", choices=DISASM_DIALECTS, default="llvm")
+
+
+def _setup_run(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", metavar="FILE", help="a raw program: assembly (.s) or bytes (.bin)")
+    mem = p.add_mutually_exclusive_group()
+    mem.add_argument("--mem-hex", metavar="HEX", help="input memory as hex bytes")
+    mem.add_argument("--mem", metavar="FILE", help="input memory from a file")
+    p.add_argument("--engine", choices=ENGINES, default="interp")
+    p.add_argument("--budget", type=_positive_int, metavar="N", help="instruction budget")
+    p.add_argument("--json", action="store_true", help="print the outcome as JSON")
+    p.add_argument("--trace", action="store_true", help="print each instruction to stderr")
+
+
+@dataclass(frozen=True)
+class _Command:
+    name: str
+    help: str
+    setup: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+_COMMANDS = (
+    _Command(
+        "conformance",
+        "run a directory of bpf_conformance tests",
+        _setup_conformance,
+        _cmd_conformance,
+    ),
+    _Command(
+        "conformance-plugin",
+        "the bpf_conformance plugin protocol (program as hex on stdin, prints r0 in hex)",
+        _setup_conformance_plugin,
+        _cmd_conformance_plugin,
+    ),
+    _Command("asm", "assemble a program into raw instruction bytes", _setup_asm, _cmd_asm),
+    _Command("disasm", "disassemble raw instruction bytes", _setup_disasm, _cmd_disasm),
+    _Command("run", "run a raw program and print r0", _setup_run, _cmd_run),
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pybpf", description="A userspace eBPF runtime: assemble, run, test programs."
+    )
+    parser.add_argument("--version", action="version", version=f"pybpf {version('pybpf')}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for command in _COMMANDS:
+        p = sub.add_parser(command.name, help=command.help, description=command.help)
+        command.setup(p)
+        p.set_defaults(run=command.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line ``argv`` (default: sys.argv[1:]); returns the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:
+        # argparse exits by itself for --help/--version (0) and usage errors (2).
+        return e.code if isinstance(e.code, int) else 2
+    try:
+        return args.run(args)
+    except BpfError as e:
+        print(f"pybpf: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except OSError as e:
+        print(f"pybpf: error: {_describe_os_error(e)}", file=sys.stderr)
+        return 2
+
+
+def _describe_os_error(e: OSError) -> str:
+    reason = e.strerror or str(e)
+    return f"{e.filename}: {reason}" if e.filename else reason
