@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import random
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from itertools import pairwise
@@ -70,8 +71,14 @@ def test_freed_space_is_reused_and_zeroed(arena):
 def test_large_recycled_region_is_zeroed_including_unaligned_edges(arena):
     head = arena.alloc(8)
     big = arena.alloc(300_000)
-    assert big.start % PAGE_SIZE  # exercises the partial first and last pages
-    arena.view[big.start : big.end] = b"\xab" * big.size
+    assert big.start % PAGE_SIZE and big.end % PAGE_SIZE  # partial first and last pages
+    for _ in range(2):
+        arena.view[big.start : big.end] = b"\xab" * big.size
+        arena.free(big)
+        big = arena.alloc(300_000)
+        assert big.start == head.end
+        assert bytes(arena.view[big.start : big.end]) == bytes(big.size)
+    arena.view[big.start : big.end] = b"\xcd" * big.size
     arena.free(head)
     arena.free(big)
     whole = arena.alloc(400_000)
@@ -471,3 +478,39 @@ def test_close_with_exported_views_does_not_crash():
     with pytest.raises(ArenaError):
         a.read(r.start, 8)
     del window, words
+
+
+def test_lookups_never_miss_while_other_threads_reshape_the_registry():
+    # Switch threads as often as possible so lookups interleave with list insertions.
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        with Arena(4 << 20) as a:
+            scratch = [a.alloc(16) for _ in range(200)]
+            stable = [a.alloc(32) for _ in range(50)]
+            stop = threading.Event()
+
+            def reshape() -> None:
+                rng = random.Random(1)
+                while not stop.is_set():
+                    for i in rng.sample(range(len(scratch)), 20):
+                        a.free(scratch[i])
+                        scratch[i] = a.alloc(rng.choice([16, 24, 40]))
+
+            def look() -> int:
+                misses = 0
+                for _ in range(300):
+                    for r in stable:
+                        misses += a.find(r.start + 8, 8) is not r
+                return misses
+
+            with ThreadPoolExecutor(3) as pool:
+                writer = pool.submit(reshape)
+                readers = [pool.submit(look) for _ in range(2)]
+                misses = [f.result() for f in readers]
+                stop.set()
+                writer.result()
+            assert misses == [0, 0]
+            assert_consistent(a)
+    finally:
+        sys.setswitchinterval(old)
