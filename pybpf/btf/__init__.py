@@ -4,6 +4,9 @@ Below the loader in the import order (`errors`, `isa` < `btf` < `loader`): the l
 section bytes in and gets a `Btf` / `BtfExt` back; maps use the codecs for keys and values.
 """
 
+from pybpf.btf.core import CoreResult, core_resolve
+from pybpf.btf.dump import dump_raw
+from pybpf.btf.ext import BtfExt, CoreRelo, CoreReloKind, FuncInfo, LineInfo, parse_btf_ext
 from pybpf.btf.parse import parse_btf
 from pybpf.btf.types import (
     Btf,
@@ -20,14 +23,23 @@ from pybpf.btf.types import (
 
 __all__ = [
     "Btf",
+    "BtfExt",
     "BtfType",
+    "CoreRelo",
+    "CoreReloKind",
+    "CoreResult",
     "EnumValue",
+    "FuncInfo",
     "IntEncoding",
     "Kind",
+    "LineInfo",
     "Linkage",
     "Member",
     "Param",
     "VarSecInfo",
+    "core_resolve",
+    "dump_raw",
     "essential_name",
     "parse_btf",
+    "parse_btf_ext",
 ]

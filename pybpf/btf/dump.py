@@ -9,7 +9,6 @@ functions as comments.
 
 from __future__ import annotations
 
-from pybpf.btf.cdecl import declaration, plain_base_name
 from pybpf.btf.types import COMPOSITE_KINDS, ENUM_KINDS, MODIFIER_KINDS, Btf, BtfType, Kind
 
 _INT_ENCODINGS = {0: "(none)", 1: "SIGNED", 2: "CHAR", 4: "BOOL"}
