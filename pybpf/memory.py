@@ -22,9 +22,11 @@ region is released once the oldest epoch still open is younger than that stamp, 
 every run that was in progress at the time of the deferral has finished.
 
 One lock guards all mutations. :meth:`Arena.find` reads without it: CPython list operations
-are atomic, a region is immutable and regions never overlap, so a region found to contain the
-access is the right answer; only a miss (rare: it is a fault) re-checks under the lock, in
-case a concurrent insertion shifted the lists between the bisection and the indexing.
+are atomic, a region is immutable and live regions never overlap, so a region found to contain
+the access is the right answer (or one freed while the lookup ran, which is why memory that
+programs may still see is released with ``defer_free``); only a miss (rare: it is a fault)
+re-checks under the lock, in case a concurrent insertion shifted the lists between the
+bisection and the indexing.
 """
 
 from __future__ import annotations
@@ -253,7 +255,11 @@ class Arena:
     # -- lookups ------------------------------------------------------------------------------
 
     def find(self, vaddr: int, size: int) -> Region | None:
-        """The live region containing all of ``[vaddr, vaddr + size)``, or None."""
+        """The live region containing all of ``[vaddr, vaddr + size)``, or None.
+
+        The interpreter's bounds check: ``vaddr`` and ``size`` must be ints; ``size < 1``
+        finds nothing.
+        """
         try:
             r = self._regions[bisect_right(self._starts, vaddr) - 1]
         except IndexError:
