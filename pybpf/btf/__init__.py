@@ -5,7 +5,8 @@ section bytes in and gets a `Btf` / `BtfExt` back; maps use the codecs for keys 
 """
 
 from pybpf.btf.core import CoreResult, core_resolve
-from pybpf.btf.dump import dump_raw
+from pybpf.btf.codec import decode_value, encode_value
+from pybpf.btf.dump import dump_c, dump_raw
 from pybpf.btf.ext import BtfExt, CoreRelo, CoreReloKind, FuncInfo, LineInfo, parse_btf_ext
 from pybpf.btf.parse import parse_btf
 from pybpf.btf.types import (
@@ -38,7 +39,10 @@ __all__ = [
     "Param",
     "VarSecInfo",
     "core_resolve",
+    "decode_value",
+    "dump_c",
     "dump_raw",
+    "encode_value",
     "essential_name",
     "parse_btf",
     "parse_btf_ext",

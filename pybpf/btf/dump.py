@@ -9,7 +9,16 @@ functions as comments.
 
 from __future__ import annotations
 
-from pybpf.btf.types import COMPOSITE_KINDS, ENUM_KINDS, MODIFIER_KINDS, Btf, BtfType, Kind
+from pybpf.btf.cdecl import declaration, plain_base_name
+from pybpf.btf.types import (
+    COMPOSITE_KINDS,
+    ENUM_KINDS,
+    MODIFIER_KINDS,
+    Btf,
+    BtfType,
+    Kind,
+    Member,
+)
 
 _INT_ENCODINGS = {0: "(none)", 1: "SIGNED", 2: "CHAR", 4: "BOOL"}
 _LINKAGES = {0: "static", 1: "global", 2: "extern"}
@@ -70,3 +79,193 @@ def _raw_one(btf: Btf, t: BtfType) -> str:
 
 def dump_raw(btf: Btf) -> str:
     return "".join(_raw_one(btf, t) + "\n" for t in btf.types[1:])
+
+
+class _CWriter:
+    """Emits named types in dependency order (libbpf's btf_dump ordering, simplified).
+
+    A type used by value must be complete before its user; behind a pointer a forward
+    declaration suffices. Anonymous structs/unions/enums are printed inline at their use.
+    """
+
+    def __init__(self, btf: Btf) -> None:
+        self.btf = btf
+        self.out: list[str] = []
+        self.done: set[int] = set()
+        self.declared: set[int] = set()
+        self.visiting: set[int] = set()
+        self.names = self._unique_names()
+
+    def _unique_names(self) -> dict[int, str]:
+        """C spelling per type id; a second type with the same tag name gets `___2` (as bpftool)."""
+        seen: dict[tuple[str, str], int] = {}
+        names: dict[int, str] = {}
+        for t in self.btf.types:
+            if not t.name or t.kind not in _NAMESPACES:
+                continue
+            key = (_NAMESPACES[t.kind], t.name)
+            if t.kind is Kind.FWD:
+                names[t.id] = t.name
+                continue
+            seen[key] = seen.get(key, 0) + 1
+            names[t.id] = t.name if seen[key] == 1 else f"{t.name}___{seen[key]}"
+        return names
+
+    def base_name(self, t: BtfType, indent: int) -> str:
+        if t.kind in COMPOSITE_KINDS or t.kind in ENUM_KINDS:
+            keyword = "union" if t.kind is Kind.UNION else t.kind.name.lower().rstrip("64")
+            if t.name:
+                return f"{keyword} {self.names.get(t.id, t.name)}"
+            return f"{keyword} {self.body(t, indent)}"
+        if t.kind is Kind.TYPEDEF:
+            return self.names.get(t.id, t.name)
+        return plain_base_name(t)
+
+    def decl(self, type_id: int, name: str, indent: int) -> str:
+        return declaration(self.btf, type_id, name, lambda t: self.base_name(t, indent))
+
+    def body(self, t: BtfType, indent: int) -> str:
+        pad = "\t" * (indent + 1)
+        if t.kind in ENUM_KINDS:
+            lines = [f"{pad}{v.name} = {_enum_literal(t, v.value)}," for v in t.values]
+            return "{\n" + "\n".join(lines) + "\n" + "\t" * indent + "}"
+        lines = []
+        pos = 0
+        packed = self.btf.align_of(t.id) == 1 and any(
+            self.btf.align_of(m.type_id) > 1 for m in t.members
+        )
+        for m in t.members:
+            if t.kind is Kind.STRUCT and m.bit_offset != self._natural(pos, m, packed):
+                lines.extend(f"{pad}{filler};" for filler in _padding(pos, m.bit_offset))
+            text = self.decl(m.type_id, m.name, indent + 1)
+            if m.bitfield_size:
+                text += f": {m.bitfield_size}"
+            lines.append(f"{pad}{text};")
+            end = m.bit_offset + (m.bitfield_size or 8 * self._size(m.type_id))
+            pos = max(pos, end) if t.kind is Kind.STRUCT else 0
+        if t.kind is Kind.STRUCT:
+            align = 1 if packed else self.btf.align_of(t.id)
+            natural = -(-pos // (8 * align)) * 8 * align
+            if 8 * t.size > natural:
+                lines.extend(f"{pad}{filler};" for filler in _padding(pos, 8 * t.size))
+        text = "{\n" + "".join(line + "\n" for line in lines) + "\t" * indent + "}"
+        return text + (" __attribute__((packed))" if packed else "")
+
+    def _natural(self, pos: int, m: Member, packed: bool) -> int:
+        """Where a C compiler would place member `m` after bit `pos`."""
+        if packed:
+            return pos if m.bitfield_size else -(-pos // 8) * 8
+        if m.bitfield_size:
+            unit = 8 * self._size(m.type_id)
+            if unit and pos % unit + m.bitfield_size > unit:
+                return -(-pos // unit) * unit
+            return pos
+        align = 8 * self.btf.align_of(m.type_id)
+        return -(-pos // align) * align
+
+    def _size(self, type_id: int) -> int:
+        t = self.btf.resolve(type_id)
+        if t.kind is Kind.ARRAY and t.array is not None and t.array[2] == 0:
+            return 0
+        return self.btf.size_of(type_id)
+
+    def need(self, type_id: int, strong: bool) -> None:
+        """Make `type_id` usable: complete if `strong`, at least declared otherwise."""
+        t = self.btf[type_id]
+        k = t.kind
+        if k is Kind.PTR:
+            self.need(t.type_id, False)
+        elif k in MODIFIER_KINDS and k is not Kind.TYPEDEF:
+            self.need(t.type_id, strong)
+        elif k is Kind.ARRAY and t.array is not None:
+            self.need(t.array[0], strong)
+        elif k is Kind.FUNC_PROTO:
+            self.need(t.type_id, strong)
+            for p in t.params:
+                self.need(p.type_id, strong)
+        elif k is Kind.TYPEDEF:
+            self.need(t.type_id, strong)
+            if t.id not in self.done:
+                self.done.add(t.id)
+                self.out.append(f"typedef {self.decl(t.type_id, self.names[t.id], 0)};\n\n")
+        elif k in COMPOSITE_KINDS:
+            if not t.name:
+                for m in t.members:
+                    self.need(m.type_id, True)
+            elif t.id in self.done or t.id in self.visiting:
+                return
+            elif not strong:
+                if t.id not in self.declared:
+                    self.declared.add(t.id)
+                    self.out.append(f"{self.base_name(t, 0)};\n\n")
+            else:
+                self.visiting.add(t.id)
+                for m in t.members:
+                    self.need(m.type_id, True)
+                self.visiting.discard(t.id)
+                self.done.add(t.id)
+                self.out.append(f"{self.base_name(t, 0)} {self.body(t, 0)};\n\n")
+        elif k in ENUM_KINDS and t.name and t.id not in self.done:
+            self.done.add(t.id)
+            self.out.append(f"{self.base_name(t, 0)} {self.body(t, 0)};\n\n")
+        elif k is Kind.FWD and t.id not in self.declared:
+            self.declared.add(t.id)
+            self.out.append(f"{plain_base_name(t)};\n\n")
+
+    def write(self) -> str:
+        referenced = {r for t in self.btf.types for r in t.refs() if t.kind is not Kind.DATASEC}
+        for t in self.btf.types:
+            if t.kind in ENUM_KINDS and not t.name and t.id not in referenced:
+                self.out.append(f"enum {self.body(t, 0)};\n\n")
+            elif t.name and (
+                t.kind in COMPOSITE_KINDS or t.kind in ENUM_KINDS or t.kind is Kind.TYPEDEF
+            ):
+                self.need(t.id, True)
+            elif t.kind is Kind.FWD:
+                self.need(t.id, False)
+        funcs = [t for t in self.btf.types if t.kind is Kind.FUNC]
+        if funcs:
+            self.out.append("/* functions:\n")
+            for f in funcs:
+                linkage = _LINKAGES.get(f.linkage, "(unknown)")
+                self.out.append(f" * {linkage} {self.decl(f.type_id, f.name, 0)};\n")
+            self.out.append(" */\n\n")
+        return "".join(self.out)
+
+
+_NAMESPACES = {
+    Kind.STRUCT: "tag",
+    Kind.UNION: "tag",
+    Kind.ENUM: "tag",
+    Kind.ENUM64: "tag",
+    Kind.FWD: "tag",
+    Kind.TYPEDEF: "ident",
+}
+_PAD_TYPES = ((64, "long"), (32, "int"), (16, "short"), (8, "char"))
+
+
+def _padding(pos: int, target: int) -> list[str]:
+    """Unnamed bitfields that move from bit `pos` to bit `target` without crossing units."""
+    out = []
+    while pos < target:
+        for bits, name in _PAD_TYPES:
+            if pos % bits == 0 and target - pos >= bits:
+                out.append(f"{name}: {bits}")
+                pos += bits
+                break
+        else:
+            step = min(target - pos, 8 - pos % 8)
+            out.append(f"char: {step}")
+            pos += step
+    return out
+
+
+def _enum_literal(t: BtfType, value: int) -> str:
+    if t.kind is Kind.ENUM64:
+        return f"{value}LL" if t.kflag else f"{value}ULL"
+    return str(value)
+
+
+def dump_c(btf: Btf) -> str:
+    header = "/* BTF types in C syntax (pybpf) */\n\n"
+    return header + _CWriter(btf).write()

@@ -10,6 +10,7 @@ never reaches a struct, a struct containing itself by value) or absurdly deep ne
 from __future__ import annotations
 
 import struct
+from typing import Literal
 
 from pybpf.btf.types import (
     COMPOSITE_KINDS,
@@ -109,7 +110,7 @@ def parse_btf(data: bytes, *, section: str = ".BTF") -> Btf:
     return btf
 
 
-_ORDER_NAMES = {"<": "little", ">": "big"}
+_ORDER_NAMES: dict[str, Literal["little", "big"]] = {"<": "little", ">": "big"}
 
 
 class _Reader:

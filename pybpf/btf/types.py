@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum, IntFlag
+from typing import Literal
 
 from pybpf.errors import BtfError
 
@@ -161,7 +162,7 @@ class Btf:
         strings: bytes = b"\0",
         *,
         section: str = ".BTF",
-        byteorder: str = "little",
+        byteorder: Literal["little", "big"] = "little",
     ) -> None:
         self.types = types
         self.strings = strings
