@@ -4,8 +4,8 @@ Below the loader in the import order (`errors`, `isa` < `btf` < `loader`): the l
 section bytes in and gets a `Btf` / `BtfExt` back; maps use the codecs for keys and values.
 """
 
-from pybpf.btf.core import CoreResult, core_resolve
 from pybpf.btf.codec import decode_value, encode_value
+from pybpf.btf.core import CoreResult, core_resolve
 from pybpf.btf.dump import dump_c, dump_raw
 from pybpf.btf.ext import BtfExt, CoreRelo, CoreReloKind, FuncInfo, LineInfo, parse_btf_ext
 from pybpf.btf.parse import parse_btf
