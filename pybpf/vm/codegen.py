@@ -73,6 +73,7 @@ class _Fn:
     dynamic_mem: bool = False
     calls: bool = False
     r10_fixed: bool = True
+    rest: int = 0  # instructions of the current block after the one being emitted
 
     def line(self, text: str) -> None:
         self.lines.append("    " * self.indent + text)
@@ -231,8 +232,12 @@ def _lddw_resolved(g: Generator, f: _Fn, pc: int, insn: Instruction) -> None:
 
 def _address(g: Generator, f: _Fn, pc: int, base: int, off: int, size: int, write: bool) -> str:
     """Emit the bounds check of an access and return the address expression."""
-    if base == 10 and f.r10_fixed and off >= -STACK_SIZE and off + size <= 0:
-        return f"r10 - {-off}" if off else "r10"
+    if base == 10 and f.r10_fixed:
+        if off >= -STACK_SIZE and off + size <= 0:
+            return f"r10 - {-off}"
+        # Off the frame pointer but outside the frame: a stack overflow, whatever lies there.
+        f.line(f"rs.fault(r10 + {off}, {size}, {int(write)}, {pc})")
+        return f"r10 + {off}"
     f.dynamic_mem = True
     f.stack_sizes.add(size)
     f.line(f"a = r{base} + {off}" if off else f"a = r{base}")
@@ -303,7 +308,8 @@ def _ld_packet(g: Generator, f: _Fn, pc: int, insn: Instruction) -> None:
     size = _SIZES[insn.spec.width]
     off = str(insn.imm) if insn.spec.sem == "ld_abs" else f"r{insn.src_reg} + {insn.imm}"
     f.line(f"r0 = rs.load_packet({off}, {size}, {pc})")
-    f.line("if r0 < 0: rs.abort(n)")
+    # n already counts the whole block; the instructions after this one never run.
+    f.line(f"if r0 < 0: rs.abort(n - {f.rest})")
 
 
 # ---- calls ----------------------------------------------------------------------------------
@@ -646,7 +652,8 @@ class Generator:
         if block.start in self._back_targets:
             f.line(f"if n > lim: rs.exhaust({block.start})")
         cond = ""
-        for pc, insn in block.insns:
+        for k, (pc, insn) in enumerate(block.insns):
+            f.rest = count - k - 1
             if self.traced:
                 f.line(f"tr({pc}, INSNS[{pc}], [r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10])")
             cond = HANDLERS[insn.spec.sem](self, f, pc, insn) or ""

@@ -224,6 +224,12 @@ class RunState:
                 pc=pc, address=address & M64, size=size, write=bool(write), insn=self._name(pc)
             )
 
+    def fault(self, address: int, size: int, write: int, pc: int) -> None:
+        """An access off r10 outside the current frame."""
+        raise MemoryAccessError(
+            pc=pc, address=address & M64, size=size, write=bool(write), insn=self._name(pc)
+        )
+
     def exhaust(self, pc: int) -> None:
         raise ExhaustionError(
             f"instruction budget of {self.budget} exhausted", pc=pc, limit=self.budget
