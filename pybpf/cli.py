@@ -18,7 +18,8 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any, TextIO
 
-from pybpf.asm import assemble, disassemble
+from pybpf.asm import assemble, disassemble, format_insn
+from pybpf.asm.parser import DIALECTS
 from pybpf.conformance import ENGINES, check_engine, execute, hex_bytes, run_dir
 from pybpf.errors import BpfError, UnsupportedError
 from pybpf.isa import Instruction, decode_program
@@ -26,8 +27,6 @@ from pybpf.vm import run_program
 
 ELF_MAGIC = b"\x7fELF"
 ASM_SUFFIXES = (".s", ".S", ".asm")
-ASM_DIALECTS = ("auto", "conformance", "llvm")
-DISASM_DIALECTS = ("llvm", "conformance")
 
 
 class InputError(BpfError):
@@ -86,7 +85,7 @@ def _trace_printer(out: TextIO) -> Callable[[int, Instruction, Sequence[int]], N
     """A VM trace hook printing each executed instruction: pc, disassembly, registers."""
 
     def trace(pc: int, insn: Instruction, regs: Sequence[int]) -> None:
-        text = disassemble(insn.encode(), dialect="llvm", labels=False).strip()
+        text = format_insn(insn, "llvm", pc=pc)
         shown = " ".join(f"r{i}={value:#x}" for i, value in enumerate(regs) if value)
         out.write(f"{pc:5d}: {text:<40} {shown}\n")
 
@@ -212,12 +211,12 @@ def _setup_conformance_plugin(p: argparse.ArgumentParser) -> None:
 def _setup_asm(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", metavar="FILE.s")
     p.add_argument("-o", "--output", metavar="OUT", help="output file (default: FILE.bin)")
-    p.add_argument("--dialect", choices=ASM_DIALECTS, default="auto")
+    p.add_argument("--dialect", choices=("auto", *DIALECTS), default="auto")
 
 
 def _setup_disasm(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", metavar="FILE", help="raw instruction bytes (.bin)")
-    p.add_argument("--dialect", choices=DISASM_DIALECTS, default="llvm")
+    p.add_argument("--dialect", choices=DIALECTS, default="llvm")
 
 
 def _setup_run(p: argparse.ArgumentParser) -> None:

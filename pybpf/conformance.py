@@ -45,8 +45,11 @@ class ConformanceFormatError(BpfError):
         self.reason = reason
         self.path = path
         self.line = line
-        where = ":".join(part for part in (path, str(line) if line else "") if part)
-        super().__init__(f"{where}: {reason}" if where else reason)
+        if path:
+            where = f"{path}:{line}: " if line else f"{path}: "
+        else:
+            where = f"line {line}: " if line else ""
+        super().__init__(where + reason)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,8 +98,10 @@ def hex_bytes(text: str) -> bytes | str:
     of digits (``"00 1a ff"``, ``"001aff"``); or the reason it spells none."""
     out = bytearray()
     for index, token in enumerate(text.split(), 1):
-        if len(token) % 2 or not all(c in "0123456789abcdefABCDEF" for c in token):
-            return f"hex token {index} {token!r} is not an even number of hex digits"
+        if not all(c in "0123456789abcdefABCDEF" for c in token):
+            return f"hex token {index} {token!r} has a character that is not a hex digit"
+        if len(token) % 2:
+            return f"hex token {index} {token!r} has an odd number of hex digits"
         out += bytes.fromhex(token)
     return bytes(out)
 
