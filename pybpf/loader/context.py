@@ -10,13 +10,14 @@ from dataclasses import dataclass, field
 
 from pybpf.btf import Btf
 from pybpf.btf.ext import BtfExt
-from pybpf.errors import RelocationError
+from pybpf.errors import ElfFormatError, RelocationError
 from pybpf.isa import Instruction
 from pybpf.loader.elf import SHN_LORESERVE, SHN_UNDEF, SHT_NOBITS, ElfObject, Rel, Section, Symbol
 from pybpf.loader.sections import SectionInfo
 from pybpf.loader.spec import ExternSpec
 
 INSN_SIZE = 8
+MAX_NOBITS = 1 << 26  # zero-filled sections larger than this are refused, not allocated
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,8 +74,15 @@ class Context:
         return None
 
     def section_data(self, index: int) -> bytes:
+        """A section's bytes; zeros for SHT_NOBITS (within a sane size)."""
         sec = self.elf.sections[index]
-        return bytes(sec.size) if sec.type == SHT_NOBITS else sec.data
+        if sec.type != SHT_NOBITS:
+            return sec.data
+        if sec.size > MAX_NOBITS:
+            raise ElfFormatError(
+                f"SHT_NOBITS section of {sec.size} bytes", path=self.path, section=sec.name
+            )
+        return bytes(sec.size)
 
     def relocation_symbol(self, rel_sec: Section, rel: Rel) -> Symbol:
         """The symbol of a relocation entry, checked to exist and to point somewhere real."""

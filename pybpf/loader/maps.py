@@ -290,7 +290,7 @@ def _global_data_maps(ctx: Context, spec: ObjectSpec) -> None:
             max_entries=1,
             map_flags=int(flags),
             value_type_id=datasec.id if datasec is not None else 0,
-            data=ctx.section_data(sec.index),
+            data=None if kind == "bss" else ctx.section_data(sec.index),
             section=sec.name,
             internal=kind,
             real_name=sec.name,

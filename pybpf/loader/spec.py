@@ -166,7 +166,7 @@ class MapSpec:
     value_type_id: int = 0
     inner: MapSpec | None = None
     init_slots: dict[int, str] = field(default_factory=dict)
-    data: bytes | None = None  # initial contents of a global-data map's single value
+    data: bytes | None = None  # initial value of .data/.rodata maps (.bss, .kconfig: zeros)
     section: str = ""
     internal: str | None = None  # "data" | "rodata" | "bss" | "kconfig" for internal maps
     real_name: str = ""  # the ELF section name of an internal map (its name is shortened)
