@@ -22,7 +22,7 @@ from pybpf.asm import assemble, disassemble, format_insn
 from pybpf.asm.parser import DIALECTS
 from pybpf.conformance import ENGINES, check_engine, execute, hex_bytes, run_dir
 from pybpf.errors import BpfError, UnsupportedError
-from pybpf.isa import Instruction, decode_program
+from pybpf.isa import Instruction
 from pybpf.vm import run_program
 
 ELF_MAGIC = b"\x7fELF"
@@ -62,13 +62,13 @@ def _refuse_elf(data: bytes, action: str) -> None:
         raise UnsupportedError(f"{action} ELF objects (loader not built yet)")
 
 
-def _load_program(path: str, dialect: str = "auto") -> bytes:
-    """A raw program from ``path``: assembly text (by its suffix) or instruction bytes."""
+def _load_program(path: str) -> bytes:
+    """A raw program from ``path``: assembly text (by its suffix, either dialect) or
+    instruction bytes."""
     if Path(path).suffix in ASM_SUFFIXES:
-        return assemble(_read_text(path), dialect=dialect)
+        return assemble(_read_text(path))
     code = _read_bytes(path)
     _refuse_elf(code, "running")
-    decode_program(code)
     return code
 
 
@@ -150,7 +150,6 @@ def _cmd_asm(args: argparse.Namespace) -> int:
 def _cmd_disasm(args: argparse.Namespace) -> int:
     code = _read_bytes(args.file)
     _refuse_elf(code, "disassembling")
-    decode_program(code)
     sys.stdout.write(disassemble(code, dialect=args.dialect))
     return 0
 

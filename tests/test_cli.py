@@ -17,6 +17,7 @@ import pytest
 
 from pybpf.asm import assemble
 from pybpf.cli import main
+from pybpf.conformance import load_data, program_bytes
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
@@ -348,3 +349,33 @@ def test_subprocess_smoke(tmp_path: Path) -> None:
         check=False,
     )
     assert missing.returncode == 2 and "Traceback" not in missing.stderr
+
+
+SUITE = Path(__file__).resolve().parents[1].parent / "shared" / "conformance"
+
+
+@pytest.mark.skipif(not SUITE.is_dir(), reason=f"conformance suite not found at {SUITE}")
+def test_plugin_protocol_on_suite(cli) -> None:
+    """Every suite case through the plugin, fed the way the bpf_conformance runner feeds it:
+    memory as argv[1] ("xx  " per byte), options as argv[2], the program on stdin."""
+    wrong = []
+    for path in sorted(SUITE.glob("*.data")):
+        case = load_data(path)
+        mem = "".join(f"{byte:02x}  " for byte in case.mem)
+        stdin = "".join(f"{byte:02x}  " for byte in program_bytes(case)).encode() + b"\n"
+        outcome = cli("conformance-plugin", mem, "", stdin=stdin)
+        if outcome.code != 0 or int(outcome.out, 16) != case.result:
+            wrong.append(f"{case.name}: exit {outcome.code}, {outcome.out!r} {outcome.err!r}")
+    assert wrong == []
+
+
+def test_plugin_subprocess(tmp_path: Path) -> None:
+    program = plugin_stdin("ldxb %r0, [%r1+1]\nexit")
+    done = subprocess.run(
+        [sys.executable, "-m", "pybpf", "conformance-plugin", "00  2a  ", ""],
+        input=program,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (0, b"2a\n", b"")
