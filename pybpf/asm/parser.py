@@ -153,12 +153,25 @@ def _describe(parser: lark.Lark, name: str) -> str:
     return name.lower()
 
 
+def _acceptable(e: UnexpectedToken) -> set[str]:
+    """The terminals the parser could really take next (an LALR state's lookahead set also
+    holds terminals that only fit after a reduction that this input cannot make)."""
+    interactive = getattr(e, "interactive_parser", None)
+    if interactive is None:
+        return set()
+    try:
+        return set(interactive.accepts())
+    except LarkError:
+        return set()
+
+
 def _parse(dialect: str, text: str) -> lark.Tree:
     """Parse ``text``; the one place where lark's exceptions become AsmError."""
     parser = _parser(dialect)
     try:
         return parser.parse(text)
     except UnexpectedInput as e:
+        line, column = e.line, e.column
         if isinstance(e, UnexpectedCharacters):
             found = repr(text[e.pos_in_stream]) if 0 <= e.pos_in_stream < len(text) else "?"
             reason = f"unexpected character {found}"
@@ -167,15 +180,17 @@ def _parse(dialect: str, text: str) -> lark.Tree:
             tok = e.token
             if tok.type == "$END":
                 reason = "unexpected end of input"
+                line = None  # lark places it on the last token; the end is after it
             elif tok.type == "_NL":
                 reason = "unexpected end of line"
-            else:
+            elif tok.type in _TERMINAL_NAMES:
                 reason = f"unexpected {_describe(parser, tok.type)} {str(tok)!r}"
-            names = e.expected or set()
+            else:
+                reason = f"unexpected {str(tok)!r}"
+            names = _acceptable(e) or e.expected or set()
         else:
             reason = "unexpected end of input"
             names = getattr(e, "expected", None) or set()
-        line, column = e.line, e.column
         if line is None or line < 1:
             line, column = text.count("\n") + 1, len(text) - text.rfind("\n")
         expected = sorted({_describe(parser, n) for n in names})
@@ -201,6 +216,8 @@ _OPERAND_FILLS: dict[str, frozenset[Kind]] = {
     "num": frozenset({Kind.IMM, Kind.IMM64, Kind.TARGET}),
     "name": frozenset({Kind.TARGET}),
 }
+
+_OPERAND_NAMES = {"reg": "register", "mem": "memory operand", "num": "number", "name": "label"}
 
 _CONF_REG = re.compile(r"%r([0-9]+)")
 
@@ -252,8 +269,7 @@ def _choose_row(
                 expected.add("end of line")
     if best_index < len(operands):
         bad = operands[best_index]
-        kind = bad.data if bad.data != "num" else "number"
-        reason = f"{word}: unexpected {kind} operand {best_index + 1}"
+        reason = f"{word}: unexpected {_OPERAND_NAMES[bad.data]} as operand {best_index + 1}"
         raise _fail(reason, _operand_pos(bad), sorted(expected))
     end = operands[-1].meta if operands else None
     where = Pos(end.end_line, end.end_column) if end else Pos(at.end_line or 0, at.end_column or 0)
@@ -346,9 +362,9 @@ def _target(node: lark.Tree) -> Ref:
         return Ref(str(tok), 0, _pos(tok))
     if child.data == "pcrel":
         sign, number = child.children
-        return Ref(None, _number(number, sign), _pos(number))
-    value, tok = _imm(child)
-    return Ref(None, value, _pos(tok))
+        return Ref(None, _number(number, sign), Pos(child.meta.line, child.meta.column))
+    value, _tok = _imm(child)
+    return Ref(None, value, Pos(child.meta.line, child.meta.column))
 
 
 def _llvm_stmt(node: lark.Tree) -> Item:
