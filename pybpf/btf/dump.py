@@ -187,7 +187,9 @@ class _CWriter:
             self.need(t.type_id, strong)
             if t.id not in self.done:
                 self.done.add(t.id)
-                self.out.append(f"typedef {self.decl(t.type_id, self.names[t.id], 0)};\n\n")
+                self.out.append(
+                    f"typedef {self.decl(t.type_id, self.names.get(t.id, t.name), 0)};\n\n"
+                )
         elif k in COMPOSITE_KINDS:
             if not t.name:
                 for m in t.members:

@@ -45,6 +45,19 @@ _TRAILER: dict[Kind, tuple[int, int]] = {
     Kind.DECL_TAG: (4, 0),
     Kind.ENUM64: (0, 12),
 }
+# Kinds the kernel refuses without a name.
+_NAMED_KINDS = frozenset(
+    {
+        Kind.TYPEDEF,
+        Kind.FUNC,
+        Kind.VAR,
+        Kind.DATASEC,
+        Kind.DECL_TAG,
+        Kind.TYPE_TAG,
+        Kind.FWD,
+        Kind.FLOAT,
+    }
+)
 _INT_SIZES = frozenset({1, 2, 4, 8, 16})
 _ENUM_SIZES = frozenset({1, 2, 4, 8})
 _FLOAT_SIZES = frozenset({2, 4, 8, 12, 16})
@@ -161,6 +174,8 @@ class _Reader:
             )
         self.pos = at + need
         t = BtfType(type_id, kind, self.name(name_off, at), kflag=kflag, offset=at)
+        if not t.name and kind in _NAMED_KINDS:
+            raise self.fail(f"type [{type_id}] {kind.name} has no name", at)
         if kind in SIZED_KINDS:
             t.size = size_or_type
         elif kind is not Kind.FWD and kind is not Kind.ARRAY:
