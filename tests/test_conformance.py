@@ -7,6 +7,8 @@ import struct
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pybpf.conformance import (
     CONFORMANCE_HELPERS,
@@ -222,6 +224,31 @@ def test_load_data_not_utf8(tmp_path: Path) -> None:
 )
 def test_hex_bytes(text: str, expected: bytes | str) -> None:
     assert hex_bytes(text) == expected
+
+
+_LINES = st.sampled_from(
+    ["-- asm", "-- raw", "-- mem", "-- result", "-- error", "-- c", "-- bogus", "exit", "#", ""]
+) | st.text(alphabet="0123456789abcdefx -#%r,[]+", max_size=20)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_LINES, max_size=12))
+def test_parser_never_raises_anything_else(lines: list[str]) -> None:
+    try:
+        case = parse_data("\n".join(lines), "fuzz.data")
+    except ConformanceFormatError as e:
+        assert e.path == "fuzz.data" and e.reason
+        return
+    assert case.asm is not None or case.raw is not None
+    assert case.result is not None or case.error is not None
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=40))
+def test_hex_bytes_total(text: str) -> None:
+    decoded = hex_bytes(text)
+    if isinstance(decoded, bytes):
+        assert decoded.hex() == "".join(text.split()).lower()
 
 
 # ---- the runner ----
