@@ -190,3 +190,13 @@ class MapError(BpfError):
         code = _errno.errorcode.get(errno, str(errno))
         prefix = f"map {map_name}: " if map_name else ""
         super().__init__(f"{prefix}{reason} ({code})")
+
+
+class RunInputError(BpfError):
+    """Input a test run refuses as BPF_PROG_TEST_RUN would (``errno``: EINVAL, E2BIG, ...)."""
+
+    def __init__(self, errno: int, reason: str) -> None:
+        self.errno = errno
+        self.reason = reason
+        code = _errno.errorcode.get(errno, str(errno))
+        super().__init__(f"test run input: {reason} ({code})")
