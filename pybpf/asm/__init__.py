@@ -46,5 +46,13 @@ Comments start with ``;``, ``#`` or ``//``.
 
 from pybpf.asm.assembler import assemble, assemble_insns, detect_dialect
 from pybpf.asm.disassembler import disassemble, format_insn
+from pybpf.asm.parser import DIALECTS
 
-__all__ = ["assemble", "assemble_insns", "detect_dialect", "disassemble", "format_insn"]
+__all__ = [
+    "DIALECTS",
+    "assemble",
+    "assemble_insns",
+    "detect_dialect",
+    "disassemble",
+    "format_insn",
+]

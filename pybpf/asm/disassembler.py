@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from pybpf.asm.parser import DIALECTS
 from pybpf.asm.syntax import (
     ALU_OPERATORS,
     JMP_OPERATORS,
@@ -32,8 +33,6 @@ from pybpf.asm.syntax import (
 from pybpf.errors import AsmError, DecodeError
 from pybpf.isa.instruction import Instruction, decode_program, select, with_pcs
 from pybpf.isa.opcodes import BPF_FETCH, OpSpec, Shape
-
-_DIALECTS = ("conformance", "llvm")
 
 
 def _spec(insn: Instruction, pc: int | None) -> OpSpec:
@@ -69,8 +68,8 @@ def _target(insn: Instruction, spec: OpSpec) -> int | None:
 
 
 def _check_dialect(dialect: str) -> None:
-    if dialect not in _DIALECTS:
-        raise AsmError(f"unknown dialect {dialect!r}", line=0, expected=list(_DIALECTS))
+    if dialect not in DIALECTS:
+        raise AsmError(f"unknown dialect {dialect!r}", line=0, expected=list(DIALECTS))
 
 
 def format_insn(
