@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pybpf.errors import ExhaustionError
 from pybpf.isa import OPS, Instruction, Shape
 from pybpf.vm import Interpreter, run_program
 
@@ -144,3 +145,85 @@ def test_random_alu_programs(init: list[int], body: list[Instruction]) -> None:
     assert final[:10] == expected
     assert traced.r0 == untraced.r0 == expected[0]
     assert traced.insns == untraced.insns == len(prog)
+
+
+# ---- random control flow against a stepping reference ----
+
+_JMP_ROWS = [op for op in OPS if op.shape in (Shape.JMP_IMM, Shape.JMP_REG)]
+_BUDGET = 400
+
+
+def _ref_jump(sem: str, bits: int, a: int, b: int) -> bool:
+    mask = (1 << bits) - 1
+    a, b = a & mask, b & mask
+    sa, sb = _signed(a, bits), _signed(b, bits)
+    return {
+        "jeq": a == b,
+        "jne": a != b,
+        "jgt": a > b,
+        "jge": a >= b,
+        "jlt": a < b,
+        "jle": a <= b,
+        "jset": bool(a & b),
+        "jsgt": sa > sb,
+        "jsge": sa >= sb,
+        "jslt": sa < sb,
+        "jsle": sa <= sb,
+    }[sem]
+
+
+def _step_reference(prog: list[Instruction]) -> tuple[int, int] | None:
+    """(r0, executed) or None when the budget runs out; pcs are list indices (no lddw)."""
+    regs = [0] * 11
+    pc = executed = 0
+    while True:
+        executed += 1
+        if executed > _BUDGET:
+            return None
+        insn = prog[pc]
+        spec = insn.spec
+        if spec.shape is Shape.EXIT:
+            return regs[0], executed
+        if spec.shape is Shape.JA:
+            pc += 1 + insn.offset
+            continue
+        if spec.shape in (Shape.JMP_IMM, Shape.JMP_REG):
+            b = regs[insn.src_reg] if spec.shape is Shape.JMP_REG else insn.imm & M64
+            taken = _ref_jump(spec.sem, spec.width, regs[insn.dst_reg], b)
+            pc += 1 + (insn.offset if taken else 0)
+            continue
+        regs[:10] = _reference(regs[:10], [insn])
+        pc += 1
+
+
+@st.composite
+def _cfg_program(draw: st.DrawFn) -> list[Instruction]:
+    size = draw(st.integers(2, 24))
+    prog: list[Instruction] = []
+    for pc in range(size - 1):
+        kind = draw(st.sampled_from(["alu", "alu", "jmp", "ja"]))
+        if kind == "alu":
+            prog.append(draw(_alu_insn()))
+            continue
+        target = draw(st.integers(0, size - 1))
+        if kind == "ja":
+            prog.append(Instruction(0x05, offset=target - pc - 1))
+            continue
+        row = draw(st.sampled_from(_JMP_ROWS))
+        src = draw(st.integers(0, 9)) if row.shape is Shape.JMP_REG else 0
+        imm = draw(st.integers(-4, 4)) if row.shape is Shape.JMP_IMM else 0
+        dst = draw(st.integers(0, 9))
+        prog.append(Instruction(row.opcode, dst, src, target - pc - 1, imm))
+    return [*prog, Instruction(0x95)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(prog=_cfg_program())
+def test_random_control_flow(prog: list[Instruction]) -> None:
+    expected = _step_reference(prog)
+    try:
+        out = run_program(prog, budget=_BUDGET)
+    except ExhaustionError:
+        assert expected is None
+        return
+    assert (out.r0, out.insns) == expected
