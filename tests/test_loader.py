@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from pybpf.btf import LineInfo
-from pybpf.errors import BtfError, LoadError
+from pybpf.errors import BtfError, ElfFormatError, LoadError, RelocationError
 from pybpf.isa import with_pcs
 from pybpf.isa.opcodes import (
     BPF_PSEUDO_CALL,
@@ -20,6 +20,7 @@ from pybpf.isa.opcodes import (
     BPF_PSEUDO_MAP_VALUE,
 )
 from pybpf.loader import RelocKind, classify_section, load_spec
+from pybpf.loader.elf import read_elf
 from pybpf.loader.maps import adjust_ringbuf_size, internal_map_name
 from pybpf.loader.sections import SECTION_DEFS
 from pybpf.loader.summary import format_summary, summarize
@@ -331,3 +332,41 @@ def test_program_sizes_match_readelf():
              if len(f) == 8 and f[3] == "FUNC"}  # fmt: skip
     spec = load_spec(fx("loader_sections"))
     assert {n: p.slot_count for n, p in spec.programs.items()} == sizes
+
+
+def _rel_entry(data: bytes, section: str) -> int:
+    """File offset of the first entry of relocation section ``section``."""
+    sec = read_elf(data).by_name(section)
+    assert sec is not None
+    return sec.offset
+
+
+def _patch(data: bytes, at: int, value: int, width: int) -> bytes:
+    return data[:at] + value.to_bytes(width, "little") + data[at + width :]
+
+
+def _bad_inputs():
+    data = fx("loader_calls").read_bytes()
+    rel = _rel_entry(data, ".relxdp")
+    shoff = int.from_bytes(data[40:48], "little")
+    return [
+        ("truncated", data[:100], ElfFormatError, None),
+        ("class32", data[:4] + b"\x01" + data[5:], ElfFormatError, None),
+        ("big-endian", data[:5] + b"\x02" + data[6:], ElfFormatError, None),
+        ("machine", _patch(data, 18, 62, 2), ElfFormatError, None),
+        ("section name", _patch(data, shoff + 64 * 3, 0xFFFFFF, 4), ElfFormatError, None),
+        ("symbol index", _patch(data, rel + 12, 9999, 4), RelocationError, ".relxdp"),
+        ("reloc offset", _patch(data, rel, 0x100000, 8), RelocationError, ".relxdp"),
+        ("reloc on exit", _patch(data, rel, 0x10, 8), RelocationError, None),
+        ("reloc type", _patch(data, rel + 8, 77, 4), RelocationError, ".relxdp"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("what", "blob", "error", "section"), _bad_inputs(), ids=[c[0] for c in _bad_inputs()]
+)
+def test_bad_input_names_where(what, blob, error, section):
+    with pytest.raises(error) as e:
+        load_spec(blob)
+    if section is not None:
+        assert e.value.section == section and e.value.offset is not None

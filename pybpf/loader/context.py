@@ -12,7 +12,16 @@ from pybpf.btf import Btf
 from pybpf.btf.ext import BtfExt
 from pybpf.errors import ElfFormatError, RelocationError
 from pybpf.isa import Instruction
-from pybpf.loader.elf import SHN_LORESERVE, SHN_UNDEF, SHT_NOBITS, ElfObject, Rel, Section, Symbol
+from pybpf.loader.elf import (
+    RELOC_TYPE_NAMES,
+    SHN_LORESERVE,
+    SHN_UNDEF,
+    SHT_NOBITS,
+    ElfObject,
+    Rel,
+    Section,
+    Symbol,
+)
 from pybpf.loader.sections import SectionInfo
 from pybpf.loader.spec import ExternSpec
 
@@ -60,13 +69,6 @@ class Context:
     data_maps: dict[int, str] = field(default_factory=dict)  # global-data section -> map
     kconfig_map: str | None = None
 
-    def function_at(self, section: int, pc: int) -> Function | None:
-        """The function of ``section`` whose code contains slot ``pc``."""
-        for (sec, start), fn in self.functions.items():
-            if sec == section and start <= pc < start + fn.length:
-                return fn
-        return None
-
     def program_named(self, name: str) -> Function | None:
         for fn in self.functions.values():
             if fn.name == name and fn.sec_info is not None:
@@ -90,6 +92,13 @@ class Context:
         if not 0 <= rel.symbol < len(elf.symbols):
             raise RelocationError(
                 f"symbol index {rel.symbol} is past the symbol table ({len(elf.symbols)} entries)",
+                path=self.path,
+                section=rel_sec.name,
+                offset=rel.at,
+            )
+        if rel.type not in RELOC_TYPE_NAMES:
+            raise RelocationError(
+                f"unknown BPF relocation type {rel.type}",
                 path=self.path,
                 section=rel_sec.name,
                 offset=rel.at,

@@ -34,7 +34,6 @@ from pybpf.loader.spec import ExternSpec, ObjectSpec
 from pybpf.uapi import BPF_OBJ_NAME_LEN
 
 LICENSE_MAX = 64  # libbpf keeps at most 63 characters of the license string
-STRUCT_OPS_SECTIONS = (".struct_ops", ".struct_ops.link", "?.struct_ops", "?.struct_ops.link")
 
 
 def _object_name(path: str | None, name: str | None) -> str:
