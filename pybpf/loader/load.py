@@ -29,7 +29,7 @@ from pybpf.loader.elf import (
     read_elf,
 )
 from pybpf.loader.link import build_program
-from pybpf.loader.sections import classify_section
+from pybpf.loader.sections import SectionInfo, classify_section
 from pybpf.loader.spec import ExternSpec, ObjectSpec
 from pybpf.uapi import BPF_OBJ_NAME_LEN
 
@@ -227,7 +227,13 @@ def _collect_functions(ctx: Context) -> None:
             _add_function(ctx, sec, sym, code, info)
 
 
-def _add_function(ctx: Context, sec: Section, sym: Symbol, code: dict, info: object) -> None:
+def _add_function(
+    ctx: Context,
+    sec: Section,
+    sym: Symbol,
+    code: dict[int, Instruction],
+    info: SectionInfo | None,
+) -> None:
     where = {"path": ctx.path, "section": sec.name, "symbol": sym.name, "offset": sym.value}
     if not sym.size or sym.size % INSN_SIZE or sym.value % INSN_SIZE:
         raise ElfFormatError("function size or offset is not a whole number of slots", **where)
@@ -249,7 +255,7 @@ def _add_function(ctx: Context, sec: Section, sym: Symbol, code: dict, info: obj
         section=sec.name,
         start=start,
         length=length,
-        sec_info=info,  # type: ignore[arg-type]
+        sec_info=info,
         global_symbol=sym.bind != STB_LOCAL,
     )
 
