@@ -74,6 +74,8 @@ class _Fn:
     calls: bool = False
     r10_fixed: bool = True
     rest: int = 0  # instructions of the current block after the one being emitted
+    # A register copy folded into the next instruction: its left operand reads this instead.
+    left: str | None = None
 
     def line(self, text: str) -> None:
         self.lines.append("    " * self.indent + text)
@@ -95,12 +97,31 @@ def _is_imm(insn: Instruction) -> bool:
 
 # ---- ALU ------------------------------------------------------------------------------------
 
+_FUSABLE = frozenset({"add", "sub", "mul", "or", "and", "xor", "lsh", "rsh", "arsh"})
+
+
+def _fuses(mov: Instruction, nxt: Instruction) -> bool:
+    """Whether ``mov rD, rS`` can be folded into ``nxt`` (``rD = rS op x``): nxt is a 64-bit
+    ALU operation on rD that reads rD only as its left operand."""
+    spec = nxt.spec
+    return (
+        spec.sem in _FUSABLE
+        and spec.width == 64
+        and nxt.dst_reg == mov.dst_reg
+        and (spec.shape is Shape.ALU_IMM or nxt.src_reg != mov.dst_reg)
+    )
+
+
+def _left(f: _Fn, insn: Instruction) -> str:
+    left, f.left = f.left, None
+    return left if left is not None else f"r{insn.dst_reg}"
+
 
 def _alu_arith(g: Generator, f: _Fn, pc: int, insn: Instruction) -> None:
     w = insn.spec.width
     d, s = f"r{insn.dst_reg}", _src(insn, w)
     op = {"add": "+", "sub": "-", "mul": "*"}[insn.spec.sem]
-    f.line(f"{d} = ({d} {op} {s}) & {M64 if w == 64 else M32}")
+    f.line(f"{d} = ({_left(f, insn)} {op} {s}) & {M64 if w == 64 else M32}")
 
 
 def _alu_bit(g: Generator, f: _Fn, pc: int, insn: Instruction) -> None:
@@ -108,7 +129,8 @@ def _alu_bit(g: Generator, f: _Fn, pc: int, insn: Instruction) -> None:
     d, s = f"r{insn.dst_reg}", _src(insn, w)
     op = _BITOPS[insn.spec.sem]
     if w == 64:
-        f.line(f"{d} {op}= {s}")
+        left = _left(f, insn)
+        f.line(f"{d} {op}= {s}" if left == d else f"{d} = {left} {op} {s}")
     elif op == "&" and _is_imm(insn):
         f.line(f"{d} &= {s}")
     else:
@@ -145,13 +167,14 @@ def _alu_shift(g: Generator, f: _Fn, pc: int, insn: Instruction) -> None:
     amount = str(insn.imm & (w - 1)) if _is_imm(insn) else f"(r{insn.src_reg} & {w - 1})"
     mask = M64 if w == 64 else M32
     sem = insn.spec.sem
+    left = _left(f, insn)
     if sem == "lsh":
-        f.line(f"{d} = ({d} << {amount}) & {mask}")
+        f.line(f"{d} = ({left} << {amount}) & {mask}")
     elif sem == "rsh":
-        f.line(f"{d} >>= {amount}" if w == 64 else f"{d} = ({d} & {M32}) >> {amount}")
+        f.line(f"{d} = {left} >> {amount}" if w == 64 else f"{d} = ({d} & {M32}) >> {amount}")
     else:
         sign = 1 << (w - 1)
-        low = d if w == 64 else f"({d} & {M32})"
+        low = left if w == 64 else f"({d} & {M32})"
         f.line(f"{d} = ((({low} ^ {sign}) - {sign}) >> {amount}) & {mask}")
 
 
@@ -656,6 +679,15 @@ class Generator:
             f.rest = count - k - 1
             if self.traced:
                 f.line(f"tr({pc}, INSNS[{pc}], [r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10])")
+            elif (
+                insn.spec.sem == "mov"
+                and insn.spec.width == 64
+                and insn.spec.shape is Shape.ALU_REG
+                and f.rest
+                and _fuses(insn, block.insns[k + 1][1])
+            ):
+                f.left = f"r{insn.src_reg}"
+                continue
             cond = HANDLERS[insn.spec.sem](self, f, pc, insn) or ""
         last = block.last_pc
         if block.kind is End.EXIT:
