@@ -18,11 +18,13 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any, TextIO
 
-from pybpf.asm import assemble, disassemble, format_insn
-from pybpf.asm.parser import DIALECTS
+from pybpf.asm import DIALECTS, assemble, disassemble, format_insn
+from pybpf.btf import dump_c, dump_raw
 from pybpf.conformance import ENGINES, check_engine, execute, hex_bytes, run_dir
 from pybpf.errors import BpfError, UnsupportedError
-from pybpf.isa import Instruction
+from pybpf.isa import Instruction, with_pcs
+from pybpf.loader import ObjectSpec, ProgramSpec, load_spec
+from pybpf.loader.summary import format_summary, summarize
 from pybpf.vm import run_program
 
 ELF_MAGIC = b"\x7fELF"
@@ -147,10 +149,59 @@ def _cmd_asm(args: argparse.Namespace) -> int:
     return 0
 
 
+def _select_programs(spec: ObjectSpec, name: str | None) -> list[ProgramSpec]:
+    if name is None:
+        return list(spec.programs.values())
+    if name not in spec.programs:
+        known = ", ".join(spec.programs) or "none"
+        raise InputError(f"{spec.name}: no program named {name!r} (programs: {known})")
+    return [spec.programs[name]]
+
+
+def _disasm_program(prog: ProgramSpec, dialect: str) -> str:
+    """One program of an object, llvm-objdump -S style: a header, then each instruction with
+    the C source line it came from whenever that line changes."""
+    lines = [f"{prog.name} (section {prog.section}, {prog.type}):"]
+    starts = {sub.start: sub.name for sub in prog.subprograms}
+    last_source = None
+    for pc, insn in with_pcs(prog.insns):
+        if pc in starts:
+            lines.append(f"{starts[pc]}:")
+        record = prog.line_at(pc)
+        if record is not None and record.source and record is not last_source:
+            marker = "#" if dialect == "conformance" else ";"
+            lines.append(f"{marker} {record.file}:{record.line}: {record.source.strip()}")
+            last_source = record
+        lines.append(f"    {format_insn(insn, dialect, pc=pc)}")
+    return "\n".join(lines) + "\n"
+
+
 def _cmd_disasm(args: argparse.Namespace) -> int:
     code = _read_bytes(args.file)
-    _refuse_elf(code, "disassembling")
+    if code.startswith(ELF_MAGIC):
+        spec = load_spec(code, name=Path(args.file).name)
+        texts = [_disasm_program(p, args.dialect) for p in _select_programs(spec, args.prog)]
+        sys.stdout.write("\n".join(texts))
+        return 0
     sys.stdout.write(disassemble(code, dialect=args.dialect))
+    return 0
+
+
+def _cmd_inspect(args: argparse.Namespace) -> int:
+    spec = load_spec(_read_bytes(args.file), target_btf=args.target_btf, name=Path(args.file).name)
+    summary = summarize(spec)
+    if args.json:
+        _print_json(summary, sys.stdout)
+    else:
+        sys.stdout.write(format_summary(summary))
+    return 0
+
+
+def _cmd_btf(args: argparse.Namespace) -> int:
+    spec = load_spec(_read_bytes(args.file), name=Path(args.file).name)
+    if spec.btf is None:
+        raise InputError(f"{args.file}: the object has no .BTF section")
+    sys.stdout.write(dump_raw(spec.btf) if args.raw else dump_c(spec.btf))
     return 0
 
 
@@ -214,8 +265,21 @@ def _setup_asm(p: argparse.ArgumentParser) -> None:
 
 
 def _setup_disasm(p: argparse.ArgumentParser) -> None:
-    p.add_argument("file", metavar="FILE", help="raw instruction bytes (.bin)")
+    p.add_argument("file", metavar="FILE", help="an object file (.o) or raw instruction bytes")
     p.add_argument("--dialect", choices=DIALECTS, default="llvm")
+    p.add_argument("--prog", metavar="NAME", help="only this program of an object file")
+
+
+def _setup_inspect(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", metavar="OBJ.o")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--target-btf", metavar="FILE", help="resolve CO-RE against this BTF")
+
+
+def _setup_btf(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", choices=("dump",))
+    p.add_argument("file", metavar="OBJ.o")
+    p.add_argument("--raw", action="store_true", help="bpftool's raw format instead of C")
 
 
 def _setup_run(p: argparse.ArgumentParser) -> None:
@@ -251,7 +315,14 @@ _COMMANDS = (
         _cmd_conformance_plugin,
     ),
     _Command("asm", "assemble a program into raw instruction bytes", _setup_asm, _cmd_asm),
-    _Command("disasm", "disassemble raw instruction bytes", _setup_disasm, _cmd_disasm),
+    _Command("disasm", "disassemble an object's programs or raw bytes", _setup_disasm, _cmd_disasm),
+    _Command(
+        "inspect",
+        "programs, maps, struct_ops, license and BTF of an object",
+        _setup_inspect,
+        _cmd_inspect,
+    ),
+    _Command("btf", "dump an object's BTF types in C syntax (or raw)", _setup_btf, _cmd_btf),
     _Command("run", "run a raw program and print r0", _setup_run, _cmd_run),
 )
 
