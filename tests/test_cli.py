@@ -275,11 +275,51 @@ def test_asm_not_utf8(cli, tmp_path: Path) -> None:
     assert (outcome.code, outcome.err) == (2, "pybpf: error: p.s: not UTF-8 text (byte offset 5)\n")
 
 
-@pytest.mark.parametrize("command", ["disasm", "run"])
-def test_elf_is_unsupported_for_now(cli, tmp_path: Path, command: str) -> None:
+def test_truncated_object_is_an_input_error(cli, tmp_path: Path) -> None:
     (tmp_path / "x.o").write_bytes(b"\x7fELF" + bytes(60))
-    outcome = cli(command, "x.o")
-    assert outcome.code == 3 and "ELF objects" in outcome.err
+    for command in (("disasm", "x.o"), ("inspect", "x.o"), ("btf", "dump", "x.o")):
+        outcome = cli(*command)
+        assert outcome.code == 2 and outcome.err.startswith("pybpf: error: ")
+
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+@pytest.fixture
+def calls_object(tmp_path: Path) -> Path:
+    target = tmp_path / "calls.o"
+    target.write_bytes((FIXTURES / "loader_calls.o").read_bytes())
+    return target
+
+
+def test_inspect_json_golden(cli, calls_object: Path) -> None:
+    outcome = golden(cli, "cli_inspect_json", "inspect", "calls.o", "--json")
+    assert outcome.code == 0
+    summary = json.loads(outcome.out)
+    assert {p["name"] for p in summary["programs"]} >= {"xdp_calls", "xdp_tail"}
+
+
+def test_inspect_text_golden(cli, calls_object: Path) -> None:
+    assert golden(cli, "cli_inspect_text", "inspect", "calls.o").code == 0
+
+
+@pytest.mark.parametrize("dialect", ["llvm", "conformance"])
+def test_disasm_object_golden(cli, calls_object: Path, dialect: str) -> None:
+    argv = ("disasm", "calls.o", "--prog", "xdp_tail", "--dialect", dialect)
+    outcome = golden(cli, f"cli_disasm_object_{dialect}", *argv)
+    assert outcome.code == 0 and outcome.out.startswith("xdp_tail (section xdp, xdp):")
+
+
+def test_disasm_object_unknown_program(cli, calls_object: Path) -> None:
+    outcome = cli("disasm", "calls.o", "--prog", "nope")
+    assert outcome.code == 2 and "no program named 'nope'" in outcome.err
+
+
+def test_btf_dump_golden(cli, calls_object: Path) -> None:
+    outcome = golden(cli, "cli_btf_dump", "btf", "dump", "calls.o")
+    assert outcome.code == 0 and "struct xdp_md {" in outcome.out
+    raw = cli("btf", "dump", "calls.o", "--raw")
+    assert raw.code == 0 and raw.out.startswith("[1] ")
 
 
 def test_run_assembly_file(cli, tmp_path: Path) -> None:
