@@ -15,7 +15,7 @@ import errno
 import struct
 from typing import Any
 
-from pybpf.errors import Trap, UnsupportedError
+from pybpf.errors import Trap
 from pybpf.helpers.context import (
     MASK64,
     MAX_TAIL_CALL_CNT,
@@ -59,10 +59,7 @@ GPL = HelperFlag.GPL_ONLY
 
 BPF_MAX_LOOPS = 8 * 1024 * 1024
 BPF_F_INDEX_MASK = 0xFFFFFFFF
-BPF_F_CURRENT_CPU = BPF_F_INDEX_MASK
 BPF_F_CTXLEN_MASK = 0xFFFFF << 32
-BPF_RB_NO_WAKEUP = 1 << 0
-BPF_RB_FORCE_WAKEUP = 1 << 1
 BPF_F_TIMER_ABS = 1 << 0
 BPF_F_TIMER_CPU_PIN = 1 << 1
 CLOCK_REALTIME, CLOCK_MONOTONIC, CLOCK_BOOTTIME = 0, 1, 7
@@ -295,16 +292,12 @@ def _for_each_map_elem(run: RunContext, r1: int, r2: int, r3: int, r4: int, r5: 
 
 
 def _ringbuf_output(run: RunContext, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
-    if r4 & ~(BPF_RB_NO_WAKEUP | BPF_RB_FORCE_WAKEUP):
-        return -errno.EINVAL
     return _map(run, r1).output(run.read(r2, r3 & 0xFFFFFFFF), r4)
 
 
 def _ringbuf_reserve(run: RunContext, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
-    if r3:
-        return 0
     m = _map(run, r1)
-    addr = m.reserve(r2)
+    addr = m.reserve(r2, r3)
     if addr:
         run.ringbuf_reservations[addr] = m
     return addr
@@ -342,24 +335,17 @@ def packet_bytes(run: RunContext, count: int) -> bytes | None:
 
 
 def _perf_event_output(run: RunContext, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
-    m = _map(run, r2)
-    if map_type_of(m) is not BpfMapType.PERF_EVENT_ARRAY:
-        return -errno.EINVAL
+    # The skb / xdp protos take the number of packet bytes to append in the upper flag bits.
     ctxlen = (r3 & BPF_F_CTXLEN_MASK) >> 32
     if r3 & ~(BPF_F_INDEX_MASK | BPF_F_CTXLEN_MASK) or (ctxlen and run.packet is None):
         return -errno.EINVAL
-    index = r3 & BPF_F_INDEX_MASK
-    if index == BPF_F_CURRENT_CPU:
-        index = run.cpu
-    if index >= getattr(m, "max_entries", 0):
-        return -errno.E2BIG
     extra = packet_bytes(run, ctxlen)
     if extra is None:
         return -errno.EFAULT
-    emit = getattr(m, "event_output", None)
-    if emit is None:
-        raise UnsupportedError("perf_event_output", f"map {getattr(m, 'name', '?')} has no output")
-    return emit(index, run.read(r4, r5 & 0xFFFFFFFF) + extra)
+    m = _map(run, r2)
+    if map_type_of(m) is not BpfMapType.PERF_EVENT_ARRAY:
+        return -errno.EINVAL
+    return m.output(run.read(r4, r5 & 0xFFFFFFFF) + extra, r3 & BPF_F_INDEX_MASK, run.cpu)
 
 
 # -- spin locks -------------------------------------------------------------------------------

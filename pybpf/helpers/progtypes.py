@@ -40,6 +40,7 @@ from types import MappingProxyType
 from pybpf.errors import RunInputError, UnsupportedError
 from pybpf.helpers.context import PacketState, RunContext
 from pybpf.helpers.decl import Decl, HelperSet
+from pybpf.helpers.table import DEFAULT_HELPERS
 from pybpf.memory import Arena, Region
 from pybpf.uapi import BpfProgType as T
 
@@ -232,11 +233,7 @@ class ProgTypeInfo:
 
     def helpers(self, helper_set: HelperSet | None = None) -> tuple[Decl, ...]:
         """The helpers and kfuncs this type may call, derived from the declarations."""
-        if helper_set is None:
-            from pybpf.helpers.table import DEFAULT_HELPERS
-
-            helper_set = DEFAULT_HELPERS
-        return helper_set.allowed(self.prog_type)
+        return (helper_set or DEFAULT_HELPERS).allowed(self.prog_type)
 
 
 _ZERO_ONE = (0, 1)
