@@ -17,8 +17,8 @@ from typing import Any
 
 from pybpf.errors import MapError
 from pybpf.maps.base import BpfMap, MapAttrs, SpecialField
-from pybpf.memory import Arena, Region
-from pybpf.uapi import BPF_EXIST, BPF_F_LOCK, BPF_NOEXIST
+from pybpf.memory import PAGE_SIZE, Arena, Region
+from pybpf.uapi import BPF_EXIST, BPF_F_LOCK, BPF_NOEXIST, MapFlag
 
 _U32_MAX = 0xFFFFFFFF
 
@@ -41,7 +41,9 @@ class ArrayMap(BpfMap):
     def __init__(self, arena: Arena, attrs: MapAttrs, fields: tuple[SpecialField, ...]) -> None:
         super().__init__(arena, attrs, fields)
         copies = attrs.ncpus if self.percpu else 1
-        region = self._alloc(self.elem_size * attrs.max_entries * copies)
+        # Mmapable arrays (global data) start on a page, as the kernel's vmalloc area does.
+        align = PAGE_SIZE if attrs.map_flags & MapFlag.BPF_F_MMAPABLE else 8
+        region = self._alloc(self.elem_size * attrs.max_entries * copies, align=align)
         if region is None:
             raise MapError(errno.ENOMEM, "arena has no room for the array", map_name=self.name)
         self._region = region

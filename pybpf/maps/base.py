@@ -30,7 +30,7 @@ from __future__ import annotations
 import errno
 import threading
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -177,11 +177,12 @@ class BpfMap:
 
     # ---------------------------------------------------------------- memory helpers
 
-    def _alloc(self, size: int, kind: str = "map_value") -> Region | None:
+    def _alloc(self, size: int, kind: str = "map_value", align: int = 8) -> Region | None:
         """A zeroed Arena region for map data, or None when the Arena is full (ENOMEM)."""
         try:
             return self.arena.alloc(
                 size,
+                align=align,
                 kind=kind,
                 name=self.name,
                 writable=not self.map_flags & MapFlag.BPF_F_RDONLY_PROG,
@@ -252,14 +253,10 @@ class BpfMap:
     # ---------------------------------------------------------------- userspace hooks
 
     def _u_lookup(self, key: bytes, flags: int) -> Any:
-        vaddr = self._lookup_sys(key)
+        vaddr = self.lookup_elem(key)
         if not vaddr:
             raise self._error(errno.ENOENT, "no such element")
         return self._load(vaddr, bool(flags & BPF_F_LOCK))
-
-    def _lookup_sys(self, key: bytes) -> int:
-        """The lookup the syscall does (LRU maps: without marking the element used)."""
-        return self.lookup_elem(key)
 
     def _u_update(self, key: bytes, value: Any, flags: int) -> None:
         self._check_rc(self.update_elem(key, value, flags), "update")
@@ -486,7 +483,6 @@ class BpfMap:
             raise self._error(errno.EINVAL, "update_batch needs as many values as keys")
         for done, (k, v) in enumerate(zip(keys, values, strict=True)):
             try:
-                self._check_lock_flag(flags)
                 self._u_update(self.encode_key(k), self.encode_value(v), flags)
             except MapError as e:
                 raise self._error(
@@ -536,7 +532,9 @@ class BpfMap:
         return result
 
 
-def special_fields(btf: Btf | None, value_type_id: int) -> tuple[SpecialField, ...]:
+def special_fields(
+    btf: Btf | None, value_type_id: int, map_name: str | None = None
+) -> tuple[SpecialField, ...]:
     """The special fields of the value type (top-level struct members), sorted by offset.
 
     Raises MapError(E2BIG) when one kind appears twice, as ``btf_parse_fields`` refuses that.
@@ -553,9 +551,8 @@ def special_fields(btf: Btf | None, value_type_id: int) -> tuple[SpecialField, .
         mt = btf.resolve(m.type_id)
         if mt.kind is Kind.STRUCT and mt.name in SPECIAL_STRUCTS:
             if any(f.kind == mt.name for f in found):
-                raise MapError(errno.E2BIG, f"value has more than one struct {mt.name}")
+                raise MapError(
+                    errno.E2BIG, f"value has more than one struct {mt.name}", map_name=map_name
+                )
             found.append(SpecialField(mt.name, m.bit_offset // 8, SPECIAL_STRUCTS[mt.name]))
     return tuple(sorted(found, key=lambda f: f.offset))
-
-
-ImplFactory = Callable[[Arena, MapAttrs, tuple[SpecialField, ...]], BpfMap]

@@ -323,10 +323,6 @@ class LruHashMap(HashMap):
             self._touch(key)
         return addr
 
-    def _lookup_sys(self, key: bytes) -> int:
-        e = self._elems.get(key)
-        return e.value if e is not None else 0
-
     def update_elem(self, key: bytes, value: bytes, flags: int, cpu: int = 0) -> int:
         if flags > BPF_EXIST:
             return -errno.EINVAL

@@ -71,8 +71,6 @@ class QueueMap(BpfMap):
     # ---------------------------------------------------------------- userspace
 
     def _u_lookup(self, key: bytes, flags: int) -> Any:
-        if flags:
-            raise self._error(errno.EINVAL, "queue/stack lookups take no flags")
         value = self._take(remove=False)
         if value is None:
             raise self._error(errno.ENOENT, "empty")
@@ -85,8 +83,6 @@ class QueueMap(BpfMap):
         raise self._error(errno.EINVAL, "queue/stack elements cannot be deleted (use pop)")
 
     def _u_lookup_and_delete(self, key: bytes, flags: int) -> Any:
-        if flags:
-            raise self._error(errno.EINVAL, "queue/stack pops take no flags")
         value = self._take(remove=True)
         if value is None:
             raise self._error(errno.ENOENT, "empty")

@@ -17,6 +17,7 @@ types, after checking their sizes).
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -273,7 +274,7 @@ def _check_btf(info: MapTypeInfo, attrs: MapAttrs, name: str) -> tuple[SpecialFi
             raise MapError(
                 errno.EINVAL, "BTF value type size differs from value_size", map_name=name
             )
-        fields = special_fields(btf, attrs.value_type_id)
+        fields = special_fields(btf, attrs.value_type_id, name)
     except MapError:
         raise
     except BpfError as e:
@@ -365,7 +366,7 @@ def create_map(
         rounded = -(-max_entries // ncpus) * ncpus
         if rounded >= 1 << 32:
             rounded = max_entries // ncpus * ncpus
-        attrs = MapAttrs(**{**attrs.__dict__, "max_entries": rounded})
+        attrs = dataclasses.replace(attrs, max_entries=rounded)
     fields = _check_btf(info, attrs, name)
     extra = {"inner": inner} if info.needs_inner else {}
     try:
