@@ -391,3 +391,31 @@ def test_spin_lock_copy_rules(arena):
         plain.update(1, bytes(12), flags=4)
     assert info.value.errno == errno.EINVAL
     assert plain.update_elem(b"\0" * 4, bytes(12), 4) == -errno.EINVAL
+
+
+@pytest.mark.parametrize("kind", ["hash", "lru_hash", "array"])
+def test_timer_fields_released_like_bpf_obj_free_fields(arena, kind):
+    btf, vid = _btf_with([("a", "int", 0), ("t", "bpf_timer", 8)], 24)
+    m = create_map(
+        arena,
+        name="t",
+        map_type=kind,
+        key_size=4,
+        value_size=24,
+        max_entries=4,
+        btf=btf,
+        key_type_id=1,
+        value_type_id=vid,
+    )
+    released: list[int] = []
+    m.on_release = released.append
+    m.update(1, {"a": 1, "t": {"x": 0}})
+    first = m.lookup_elem((1).to_bytes(4, "little"))
+    m.update(1, {"a": 2, "t": {"x": 0}})
+    if kind == "array":
+        assert released == [first, first]  # every overwrite frees the fields in place
+        return
+    assert released == [first]  # the replaced element
+    second = m.lookup_elem((1).to_bytes(4, "little"))
+    m.delete(1)
+    assert released == [first, second]

@@ -78,6 +78,7 @@ class ArrayMap(BpfMap):
             self._store_locked(dst, value)
         else:
             self._store(dst, value)
+        self._release_fields(dst)
         return 0
 
     def delete_elem(self, key: bytes) -> int:

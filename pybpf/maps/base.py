@@ -30,7 +30,7 @@ from __future__ import annotations
 import errno
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -158,6 +158,10 @@ class BpfMap:
             (f.offset for f in fields if f.kind == "bpf_spin_lock"), None
         )
         self.frozen = False
+        # Called with a value's vaddr when the kernel would free its special fields
+        # (``bpf_obj_free_fields``: the element is deleted, replaced or evicted, or an array
+        # element is overwritten), so the runtime can cancel a bpf_timer / bpf_wq in it.
+        self.on_release: Callable[[int], None] | None = None
         self.elem_size = round8(attrs.value_size)
         # Guards every mutation of the map's own bookkeeping; lookups do not take it.
         self._lock = threading.Lock()
@@ -206,6 +210,10 @@ class BpfMap:
         """``copy_map_value_locked``: the copy under the value's own spin lock."""
         with value_lock(dst + (self.lock_offset or 0)):
             self._store(dst, value)
+
+    def _release_fields(self, value: int) -> None:
+        if self.fields and self.on_release is not None:
+            self.on_release(value)
 
     def _load(self, src: int, locked: bool = False) -> bytes:
         """The value at ``src`` with the special fields zeroed (``check_and_init_map_value``)."""

@@ -94,6 +94,7 @@ class HashMap(BpfMap):
 
     def _retire(self, e: _Elem) -> None:
         self._unlink(e)
+        self._release_fields(e.value)
         self.arena.defer_free(e.region)
 
     def _insert(self, key: bytes, old: _Elem | None, cpu: int, fill: Callable[[int], None]) -> int:
