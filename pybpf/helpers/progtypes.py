@@ -261,6 +261,7 @@ PROG_TYPES: Mapping[T, ProgTypeInfo] = MappingProxyType(
             ProgTypeInfo(T.RAW_TRACEPOINT, U64_ARGS, None, "args"),
             ProgTypeInfo(T.CGROUP_SOCK_ADDR, None, _ZERO_ONE, None),
             ProgTypeInfo(T.LWT_SEG6LOCAL, SK_BUFF, None, None),
+            ProgTypeInfo(T.LIRC_MODE2, None, None, None),
             ProgTypeInfo(T.SK_REUSEPORT, None, None, None),
             ProgTypeInfo(T.FLOW_DISSECTOR, None, None, None),
             ProgTypeInfo(T.CGROUP_SYSCTL, None, _ZERO_ONE, None),
