@@ -13,12 +13,14 @@ from pybpf.btf.cdecl import declaration, plain_base_name
 from pybpf.btf.types import (
     COMPOSITE_KINDS,
     ENUM_KINDS,
+    MAX_DEPTH,
     MODIFIER_KINDS,
     Btf,
     BtfType,
     Kind,
     Member,
 )
+from pybpf.errors import BtfError
 
 _INT_ENCODINGS = {0: "(none)", 1: "SIGNED", 2: "CHAR", 4: "BOOL"}
 _LINKAGES = {0: "static", 1: "global", 2: "extern"}
@@ -169,42 +171,46 @@ class _CWriter:
             return 0
         return self.btf.size_of(type_id)
 
-    def need(self, type_id: int, strong: bool) -> None:
+    def need(self, type_id: int, strong: bool, depth: int = 0) -> None:
         """Make `type_id` usable: complete if `strong`, at least declared otherwise."""
+        if depth > 4 * MAX_DEPTH:
+            raise BtfError(f"type [{type_id}] nests too deeply to print", section=self.btf.section)
         t = self.btf[type_id]
         k = t.kind
+        deeper = depth + 1
+        if t.id in self.visiting:
+            return
         if k is Kind.PTR:
-            self.need(t.type_id, False)
+            self.need(t.type_id, False, deeper)
         elif k in MODIFIER_KINDS and k is not Kind.TYPEDEF:
-            self.need(t.type_id, strong)
+            self.need(t.type_id, strong, deeper)
         elif k is Kind.ARRAY and t.array is not None:
-            self.need(t.array[0], strong)
+            self.need(t.array[0], strong, deeper)
         elif k is Kind.FUNC_PROTO:
-            self.need(t.type_id, strong)
-            for p in t.params:
-                self.need(p.type_id, strong)
+            for ref in (t.type_id, *(p.type_id for p in t.params)):
+                self.need(ref, strong, deeper)
         elif k is Kind.TYPEDEF:
-            self.need(t.type_id, strong)
+            self.visiting.add(t.id)
+            self.need(t.type_id, strong, deeper)
+            self.visiting.discard(t.id)
             if t.id not in self.done:
                 self.done.add(t.id)
                 self.out.append(
                     f"typedef {self.decl(t.type_id, self.names.get(t.id, t.name), 0)};\n\n"
                 )
         elif k in COMPOSITE_KINDS:
-            if not t.name:
-                for m in t.members:
-                    self.need(m.type_id, True)
-            elif t.id in self.done or t.id in self.visiting:
+            if t.id in self.done:
                 return
-            elif not strong:
+            if t.name and not strong:
                 if t.id not in self.declared:
                     self.declared.add(t.id)
                     self.out.append(f"{self.base_name(t, 0)};\n\n")
-            else:
-                self.visiting.add(t.id)
-                for m in t.members:
-                    self.need(m.type_id, True)
-                self.visiting.discard(t.id)
+                return
+            self.visiting.add(t.id)
+            for m in t.members:
+                self.need(m.type_id, True, deeper)
+            self.visiting.discard(t.id)
+            if t.name:
                 self.done.add(t.id)
                 self.out.append(f"{self.base_name(t, 0)} {self.body(t, 0)};\n\n")
         elif k in ENUM_KINDS and t.name and t.id not in self.done:
@@ -247,9 +253,17 @@ _PAD_TYPES = ((64, "long"), (32, "int"), (16, "short"), (8, "char"))
 
 
 def _padding(pos: int, target: int) -> list[str]:
-    """Unnamed bitfields that move from bit `pos` to bit `target` without crossing units."""
+    """Unnamed bitfields that move from bit `pos` to bit `target` without crossing units.
+
+    Long runs of whole words become one named `long` array so a huge gap stays one line.
+    """
     out = []
     while pos < target:
+        words = (target - pos) // 64
+        if pos % 64 == 0 and words > 4:
+            out.append(f"long __pad_{pos // 8}[{words}]")
+            pos += 64 * words
+            continue
         for bits, name in _PAD_TYPES:
             if pos % bits == 0 and target - pos >= bits:
                 out.append(f"{name}: {bits}")
