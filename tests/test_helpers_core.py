@@ -430,3 +430,16 @@ def test_timer_state_is_shared_between_runs(arena: Arena) -> None:
     second = Harness(arena, run=RunContext(arena, shared=shared, prog_type=T.XDP))
     second.run.maps.register(m)
     assert second.call("timer_init", timer, mp, 1) == -errno.EBUSY
+
+
+def test_forgotten_timer_does_not_fire(arena: Arena) -> None:
+    h = Harness(arena, T.SCHED_CLS)
+    m = _map(arena, "array", 4, 16, 1)
+    mp = h.run.maps.register(m)
+    timer = h.call("map_lookup_elem", mp, h.mem(u32(0)))
+    h.call("timer_init", timer, mp, 1)
+    h.call("timer_set_callback", timer, h.callback(lambda *a: 0))
+    h.call("timer_start", timer, 10, 0)
+    assert h.run.shared.forget(timer, 16) == 1
+    assert h.run.drain_async() == [] and h.calls == []
+    assert h.call("timer_init", timer, mp, 1) == 0  # the value is fresh again

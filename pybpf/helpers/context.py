@@ -18,11 +18,11 @@ it:
 - ``call_function``: the hook the VM installs to call a BPF callback (bpf_loop,
   for_each_map_elem, timers, work queues) with up to five arguments.
 
-Timers, work queues and spin locks live in map values and so outlive a run: their state is
-kept in the runtime-wide :class:`SharedState`, keyed by the address of the ``bpf_timer`` /
-``bpf_wq`` / ``bpf_spin_lock`` in the Arena. Callbacks they schedule go to the run's
-:class:`AsyncQueue` and run, in virtual-time order, when the object layer calls
-:meth:`RunContext.drain_async` after the program returned.
+Timers and work queues live in map values and so outlive a run: their state is kept in the
+runtime-wide :class:`SharedState`, keyed by the address of the ``bpf_timer`` / ``bpf_wq`` in
+the Arena (spin locks are the map runtime's per-address locks). Callbacks they schedule go
+to the run's :class:`AsyncQueue` and run, in virtual-time order, when the object layer
+calls :meth:`RunContext.drain_async` after the program returned.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ import struct
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from pybpf.errors import ExhaustionError, LinkError, Trap, UnsupportedError
 from pybpf.maps.base import map_by_handle
@@ -45,18 +45,8 @@ MAX_TAIL_CALL_CNT = 33  # include/linux/bpf.h
 MAP_PTR_REGION_SIZE = 64
 TASK_COMM_LEN = 16
 NSEC_PER_SEC = 1_000_000_000
-# bpf_timer and bpf_wq are both ``struct { __u64 __opaque[2]; }`` in the UAPI header.
-ASYNC_OBJ_SIZE = 16
 
 CallFunction = Callable[..., int]
-
-
-class MapLike(Protocol):
-    """What helpers need from a map object (``pybpf.maps``); see the module docstring."""
-
-    map_type: Any
-    key_size: int
-    value_size: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,29 +214,32 @@ class AsyncObject:
 
 
 class SharedState:
-    """Runtime-wide helper state shared by concurrent runs: async objects and spin locks."""
+    """Runtime-wide helper state shared by concurrent runs: the timers and work queues.
+
+    Spin locks need no entry here: they are :func:`pybpf.maps.base.value_lock`, the same
+    host locks BPF_F_LOCK map operations take.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.async_objects: dict[int, AsyncObject] = {}
-        self._spin: dict[int, threading.Lock] = {}
-
-    def spin_lock_for(self, addr: int) -> threading.Lock:
-        with self._lock:
-            lk = self._spin.get(addr)
-            if lk is None:
-                lk = self._spin[addr] = threading.Lock()
-            return lk
 
     @property
     def lock(self) -> threading.Lock:
         return self._lock
 
-    def forget(self, start: int, size: int) -> None:
-        """Drop async state living in ``[start, start + size)`` (a map value was deleted)."""
+    def forget(self, start: int, size: int) -> int:
+        """Drop the timers / work queues in ``[start, start + size)``; how many there were.
+
+        The map layer calls this when it frees or overwrites a value (the kernel's
+        bpf_timer_cancel_and_free / bpf_wq_cancel_and_free): pending callbacks of a dropped
+        object do not run.
+        """
         with self._lock:
-            for a in [a for a in self.async_objects if start <= a < start + size]:
+            gone = [a for a in self.async_objects if start <= a < start + size]
+            for a in gone:
                 del self.async_objects[a]
+            return len(gone)
 
 
 @dataclass(order=True, slots=True)

@@ -25,7 +25,6 @@ from collections.abc import Callable, Sequence
 MAX_BPRINTF_BIN_ARGS = 512
 MAX_BPRINTF_BUF = 1024
 MAX_BPRINTF_VARARGS = 12
-MAX_TRACE_PRINTK_VARARGS = 3
 
 _SPACE = frozenset(b" \t\n\v\f\r")
 _PUNCT = frozenset(c for c in range(0x21, 0x7F) if not chr(c).isalnum())

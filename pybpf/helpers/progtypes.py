@@ -314,7 +314,6 @@ class BuiltContext:
     packet: PacketState | None = None
     user_ctx: bytes | None = None
     l2: bool = True
-    extras: dict[str, int] = field(default_factory=dict)
 
     def attach(self, run: RunContext) -> None:
         run.packet = self.packet
@@ -616,7 +615,6 @@ def _build_skb(arena: Arena, prog_type: T, data: bytes | None, ctx: bytes | None
         packet,
         user,
         l2,
-        {"sk": sock.start},
     )
 
 
