@@ -348,11 +348,15 @@ def _local_call(f: _Fn, pc: int, callee: str) -> None:
 
 def _call_helper(g: Generator, f: _Fn, pc: int, insn: Instruction) -> None:
     g.helpers.add(insn.imm)
+    # Helpers that call back into the program (bpf_loop, ...) put the callback's frame
+    # below the caller's: `RunState.call_function` reads the frame pointer from here.
+    f.line("rs.fp = fp")
     f.line(f"r0 = H{insn.imm}({_ARGS}) & {M64}")
 
 
 def _call_kfunc(g: Generator, f: _Fn, pc: int, insn: Instruction) -> None:
     g.kfuncs.add(insn.imm)
+    f.line("rs.fp = fp")
     f.line(f"r0 = K{insn.imm}({_ARGS}) & {M64}")
 
 
@@ -368,6 +372,7 @@ def _callx(g: Generator, f: _Fn, pc: int, insn: Instruction) -> None:
     f.line(f"t = FUNCS.get(r{insn.dst_reg})")
     f.line("if t is None:")
     f.indent += 1
+    f.line("rs.fp = fp")
     f.line(f"r0 = rs.helper({pc}, r{insn.dst_reg})({_ARGS}) & {M64}")
     f.indent -= 1
     f.line("else:")

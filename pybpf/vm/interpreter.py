@@ -182,6 +182,9 @@ class RunState:
         "allowed",
         "arena",
         "budget",
+        "callback_insns",
+        "fp",
+        "funcs",
         "helpers",
         "insns",
         "packet",
@@ -206,6 +209,29 @@ class RunState:
         self.trace = trace
         self.packet = packet
         self.allowed = None if regions is None else frozenset(r.start for r in regions)
+        self.funcs = interp.functions(traced=trace is not None)
+        self.fp = stack.end
+        self.callback_insns = 0
+
+    def call_function(self, value: int, *args: int) -> int:
+        """Run the BPF function at function pointer ``value`` with r1.. = ``args`` on a new
+        frame below the caller's (what a helper such as bpf_loop does); returns its r0."""
+        fn = self.funcs.get(value)
+        if fn is None:
+            raise Trap(f"callback {value:#x} is not a function of this program", pc=-1)
+        fp = self.fp
+        if fp < self.stack.end - (MAX_CALL_FRAMES - 2) * STACK_SIZE:
+            raise ExhaustionError(
+                f"callback call depth exceeds {MAX_CALL_FRAMES} frames", limit=MAX_CALL_FRAMES
+            )
+        regs = (*args, 0, 0, 0, 0, 0)
+        lim = _UNLIMITED if self.budget is None else self.budget
+        try:
+            r0, n = fn(*regs[:5], fp - STACK_SIZE, self.stack.end, 0, lim, self)
+        finally:
+            self.fp = fp
+        self.callback_insns += n
+        return r0
 
     def _name(self, pc: int) -> str | None:
         insn = self.insns.get(pc)
@@ -361,6 +387,13 @@ class Interpreter:
             self._traced = self._link(compiled, self._resolve)
         return cast(Callable[..., tuple[int, int]], self._traced[func_name(0)])
 
+    def functions(self, *, traced: bool = False) -> Mapping[int, Callable[..., tuple[int, int]]]:
+        """Function pointer value (`func_pointer`) -> the translated BPF function."""
+        if traced:
+            self._traced_main()
+        g = self._traced if traced and self._traced is not None else self._globals
+        return cast(Mapping[int, Callable[..., tuple[int, int]]], g["FUNCS"])
+
     def execute(
         self,
         r1: int = 0,
@@ -373,10 +406,18 @@ class Interpreter:
         trace: TraceFn | None = None,
         packet: tuple[int, int] | None = None,
         regions: Sequence[Region] | None = None,
+        entry: int | None = None,
     ) -> Execution:
         """Run once. ``packet`` is the (address, length) LD_ABS/LD_IND read from;
-        ``regions``, when given, are the only non-stack regions the run may touch."""
+        ``regions``, when given, are the only non-stack regions the run may touch;
+        ``entry``, a function pointer, starts the run at that function instead of the
+        program's first instruction (a timer or work-queue callback)."""
         main = self._main if trace is None else self._traced_main()
+        if entry is not None:
+            found = self.functions(traced=trace is not None).get(entry)
+            if found is None:
+                raise Trap(f"callback {entry:#x} is not a function of this program", pc=-1)
+            main = found
         stacks = self._stacks
         try:
             stack = stacks.pop()
@@ -399,7 +440,7 @@ class Interpreter:
         finally:
             _current.state = previous
             stacks.append(stack)
-        return Execution(r0, n)
+        return Execution(r0, n + state.callback_insns)
 
     def run(
         self,
