@@ -292,7 +292,6 @@ class RunContext:
         env: Environment | None = None,
         shared: SharedState | None = None,
         prog_type: BpfProgType = BpfProgType.UNSPEC,
-        program: Any = None,
         call_function: CallFunction | None = None,
     ) -> None:
         self.arena = arena
@@ -300,7 +299,6 @@ class RunContext:
         self.env = env if env is not None else Environment()
         self.shared = shared if shared is not None else SharedState()
         self.prog_type = prog_type
-        self.program = program
         self.cpu = self.env.cpu
         self.rng = random.Random(self.env.prandom_seed)
         self.clock_ns = self.env.clock_start_ns

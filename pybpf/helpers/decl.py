@@ -295,8 +295,8 @@ class HelperSet:
 
     helpers: tuple[HelperDecl, ...] = ()
     kfuncs: tuple[KfuncDecl, ...] = ()
-    _by_id: Mapping[int, HelperDecl] = field(default_factory=dict, repr=False, compare=False)
-    _by_name: Mapping[str, Decl] = field(default_factory=dict, repr=False, compare=False)
+    _by_id: Mapping[int, HelperDecl] = field(init=False, repr=False, compare=False)
+    _by_name: Mapping[str, Decl] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         by_id: dict[int, HelperDecl] = {}
