@@ -119,6 +119,20 @@ class LinkError(BpfError):
         super().__init__(f"{', '.join(where)}: {reason}" if where else reason)
 
 
+class NotFoundError(BpfError, KeyError):
+    """A name that is not in an object: a program, map or struct_ops variable (also a
+    KeyError, so ``name in obj.programs`` and ``.get`` work as for a dict)."""
+
+    def __init__(self, kind: str, name: str, known: list[str]) -> None:
+        self.kind = kind
+        self.name = name
+        self.known = known
+        super().__init__(f"no {kind} named {name!r} (known: {', '.join(known) or 'none'})")
+
+    def __str__(self) -> str:
+        return self.message
+
+
 class VerificationError(BpfError):
     """The verifier rejected a program; ``report`` is the full VerifierReport."""
 
