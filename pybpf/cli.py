@@ -21,10 +21,12 @@ from typing import Any, TextIO
 from pybpf.asm import DIALECTS, assemble, disassemble, format_insn
 from pybpf.btf import dump_c, dump_raw
 from pybpf.conformance import ENGINES, check_engine, execute, hex_bytes, run_dir
-from pybpf.errors import BpfError, UnsupportedError
+from pybpf.errors import BpfError
 from pybpf.isa import Instruction, with_pcs
 from pybpf.loader import ObjectSpec, ProgramSpec, load_spec
 from pybpf.loader.summary import format_summary, summarize
+from pybpf.maps import PerfEventArrayMap, RingBufMap
+from pybpf.object import Object, Program, RunResult, load_object
 from pybpf.vm import run_program
 
 ELF_MAGIC = b"\x7fELF"
@@ -59,19 +61,12 @@ def _parse_hex(text: str, what: str) -> bytes:
     return decoded
 
 
-def _refuse_elf(data: bytes, action: str) -> None:
-    if data.startswith(ELF_MAGIC):
-        raise UnsupportedError(f"{action} ELF objects (loader not built yet)")
-
-
 def _load_program(path: str) -> bytes:
     """A raw program from ``path``: assembly text (by its suffix, either dialect) or
     instruction bytes."""
     if Path(path).suffix in ASM_SUFFIXES:
         return assemble(_read_text(path))
-    code = _read_bytes(path)
-    _refuse_elf(code, "running")
-    return code
+    return _read_bytes(path)
 
 
 def _print_json(value: Any, out: TextIO) -> None:
@@ -205,8 +200,166 @@ def _cmd_btf(args: argparse.Namespace) -> int:
     return 0
 
 
+def _parse_ctx(text: str) -> Any:
+    """``--ctx``: a JSON object of ctx field names (int values, or hex strings for byte
+    fields such as ``cb``), a JSON list of u64 arguments, or a JSON string of raw hex bytes."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise InputError(f"--ctx: not JSON ({e.msg} at column {e.colno})") from e
+    if isinstance(value, str):
+        return _parse_hex(value, "--ctx")
+    if isinstance(value, dict):
+        return {
+            k: _parse_hex(v, f"--ctx field {k}") if isinstance(v, str) else v
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return value
+    raise InputError("--ctx: a JSON object of fields, a list of u64 arguments or a hex string")
+
+
+def _map_changes(obj: Object, before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """The maps a run changed: per-key before/after for keyed maps, the value lists of queues
+    and stacks, and the records ring buffers and perf-event arrays received."""
+    changes: dict[str, Any] = {}
+    for name, m in obj.maps.items():
+        kind = m.map_type.short
+        if isinstance(m, RingBufMap | PerfEventArrayMap):
+            records = m.consume() if isinstance(m, RingBufMap) else m.read()
+            if records:
+                changes[name] = {"type": kind, "records": [r.hex() for r in records]}
+            continue
+        old, new = before.get(name), after.get(name)
+        if old == new:
+            continue
+        if isinstance(new, list):
+            changes[name] = {"type": kind, "before": old, "after": new}
+            continue
+        keys = sorted(set(old or {}) | set(new or {}))
+        changed = [
+            {"key": k, "before": (old or {}).get(k), "after": (new or {}).get(k)}
+            for k in keys
+            if (old or {}).get(k) != (new or {}).get(k)
+        ]
+        changes[name] = {"type": kind, "changed": changed}
+    return changes
+
+
+def _run_record(prog: Program, res: RunResult, repeat: int, maps: dict[str, Any]) -> dict:
+    redirect = res.redirect
+    return {
+        "program": prog.name,
+        "type": prog.type,
+        "retval": res.retval,
+        "r0": f"{res.r0:#x}",
+        "duration_ns": res.duration_ns,
+        "repeat": repeat,
+        "insns": res.insns,
+        "data_out": None if res.data is None else res.data.hex(),
+        "ctx_out": None if res.ctx is None else res.ctx.hex(),
+        "output": res.output,
+        "tail_calls": res.tail_calls,
+        "final_program": res.program,
+        "redirect": None
+        if redirect is None
+        else {
+            "helper": redirect.helper,
+            "ifindex": redirect.ifindex,
+            "flags": redirect.flags,
+            "map": getattr(redirect.map, "name", None),
+        },
+        "async_ran": [
+            {"kind": e.kind, "time_ns": e.time_ns, "retval": e.retval} for e in res.async_ran
+        ],
+        "maps": maps,
+    }
+
+
+def _print_run(record: dict, out: TextIO) -> None:
+    out.write(f"program {record['program']} ({record['type']})\n")
+    out.write(f"retval: {record['retval']}\n")
+    runs = "run" if record["repeat"] == 1 else "runs"
+    out.write(f"duration: {record['duration_ns']} ns (average of {record['repeat']} {runs})\n")
+    for key, label in (("data_out", "data out"), ("ctx_out", "ctx out")):
+        if record[key] is not None:
+            out.write(f"{label} ({len(record[key]) // 2} bytes): {record[key]}\n")
+    if record["tail_calls"]:
+        out.write(f"tail calls: {record['tail_calls']} (ended in {record['final_program']})\n")
+    redirect = record["redirect"]
+    if redirect is not None:
+        target = f" map {redirect['map']}" if redirect["map"] else ""
+        out.write(
+            f"redirect: {redirect['helper']}{target} ifindex {redirect['ifindex']} "
+            f"flags {redirect['flags']:#x}\n"
+        )
+    for e in record["async_ran"]:
+        out.write(f"async: {e['kind']} callback at {e['time_ns']} ns returned {e['retval']}\n")
+    if record["output"]:
+        out.write("printk:\n" + "".join(f"  {line}\n" for line in record["output"]))
+    if record["maps"]:
+        out.write("maps changed:\n")
+    for name, change in record["maps"].items():
+        out.write(f"  {name} ({change['type']}):\n")
+        if "records" in change:
+            out.write("".join(f"    record {r}\n" for r in change["records"]))
+        elif "changed" in change:
+            for c in change["changed"]:
+                old, new = (c[k] if c[k] is not None else "(none)" for k in ("before", "after"))
+                out.write(f"    key {c['key']}: {old} -> {new}\n")
+        else:
+            out.write(f"    {change['before']} -> {change['after']}\n")
+
+
+def _run_object(args: argparse.Namespace, image: bytes) -> int:
+    if args.mem is not None or args.mem_hex is not None:
+        raise InputError("--mem/--mem-hex are for raw programs; objects take --data/--ctx")
+    obj = load_object(image, engine=args.engine, name=Path(args.file).name)
+    if args.prog is not None:
+        prog = obj.programs[args.prog]
+    elif len(obj.programs) == 1:
+        prog = next(iter(obj.programs.values()))
+    else:
+        known = ", ".join(obj.programs) or "none"
+        raise InputError(f"{args.file}: several programs, choose one with --prog ({known})")
+    if args.data is not None:
+        data = _read_bytes(args.data)
+    elif args.data_hex is not None:
+        data = _parse_hex(args.data_hex, "--data-hex")
+    else:
+        data = None
+    options: dict[str, Any] = {"data": data, "repeat": args.repeat}
+    if args.ctx is not None:
+        options["ctx"] = _parse_ctx(args.ctx)
+    if args.budget is not None:
+        options["budget"] = args.budget
+    if args.trace:
+        options["trace"] = _trace_printer(sys.stderr)
+    before = obj.map_state()
+    res = prog.run(**options)
+    record = _run_record(prog, res, args.repeat, _map_changes(obj, before, obj.map_state()))
+    if args.json:
+        _print_json(record, sys.stdout)
+    else:
+        _print_run(record, sys.stdout)
+    return 0
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     check_engine(args.engine)
+    if Path(args.file).suffix not in ASM_SUFFIXES:
+        image = _read_bytes(args.file)
+        if image.startswith(ELF_MAGIC):
+            return _run_object(args, image)
+    object_only = {
+        "--prog": args.prog,
+        "--data": args.data,
+        "--data-hex": args.data_hex,
+        "--ctx": args.ctx,
+    }
+    given = [flag for flag, value in object_only.items() if value is not None]
+    if given or args.repeat != 1:
+        raise InputError(f"{', '.join(given) or '--repeat'}: only for object files (.o)")
     code = _load_program(args.file)
     if args.mem is not None:
         mem = _read_bytes(args.mem)
@@ -283,10 +436,26 @@ def _setup_btf(p: argparse.ArgumentParser) -> None:
 
 
 def _setup_run(p: argparse.ArgumentParser) -> None:
-    p.add_argument("file", metavar="FILE", help="a raw program: assembly (.s) or bytes (.bin)")
+    p.add_argument(
+        "file",
+        metavar="FILE",
+        help="an object file (.o), or a raw program: assembly (.s) or bytes (.bin)",
+    )
     mem = p.add_mutually_exclusive_group()
-    mem.add_argument("--mem-hex", metavar="HEX", help="input memory as hex bytes")
-    mem.add_argument("--mem", metavar="FILE", help="input memory from a file")
+    mem.add_argument("--mem-hex", metavar="HEX", help="raw programs: input memory as hex bytes")
+    mem.add_argument("--mem", metavar="FILE", help="raw programs: input memory from a file")
+    p.add_argument("--prog", metavar="NAME", help="objects: the program to run")
+    data = p.add_mutually_exclusive_group()
+    data.add_argument("--data", metavar="FILE", help="objects: the packet (data_in) from a file")
+    data.add_argument("--data-hex", metavar="HEX", help="objects: the packet as hex bytes")
+    p.add_argument(
+        "--ctx",
+        metavar="JSON",
+        help="objects: ctx_in as a JSON object of fields, a list of u64 arguments or a hex string",
+    )
+    p.add_argument(
+        "--repeat", type=_positive_int, default=1, metavar="N", help="objects: run N times"
+    )
     p.add_argument("--engine", choices=ENGINES, default="interp")
     p.add_argument("--budget", type=_positive_int, metavar="N", help="instruction budget")
     p.add_argument("--json", action="store_true", help="print the outcome as JSON")
@@ -323,7 +492,12 @@ _COMMANDS = (
         _cmd_inspect,
     ),
     _Command("btf", "dump an object's BTF types in C syntax (or raw)", _setup_btf, _cmd_btf),
-    _Command("run", "run a raw program and print r0", _setup_run, _cmd_run),
+    _Command(
+        "run",
+        "run an object's program as BPF_PROG_TEST_RUN does (or a raw program, printing r0)",
+        _setup_run,
+        _cmd_run,
+    ),
 )
 
 
