@@ -386,7 +386,7 @@ CASES: tuple[Case, ...] = (
     ),
     Case(
         "map_in_map",
-        "tailcalls.o",
+        "map_in_map.o",
         (
             Step(
                 "map_in_map",
@@ -396,7 +396,7 @@ CASES: tuple[Case, ...] = (
     ),
     Case(
         "map_in_map_userspace",
-        "tailcalls.o",
+        "map_in_map.o",
         (Step("map_in_map", data=cmds((0, 2, 1), (1, 1, 2), (1, 7, 4), (0, 0, 8))),),
         (
             Prep("update_map", "outer_arr", u32(2), target="inner_a"),
