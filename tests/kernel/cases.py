@@ -484,6 +484,46 @@ CASES: tuple[Case, ...] = (
         about="skb_store_bytes + l3/l4_csum_replace keep both checksums valid",
     ),
     Case("tc_store_bytes", "skb.o", (Step("tc_store", data=udp_packet(), ctx=skb_ctx()),)),
+    Case(
+        "skb_input_refusals",
+        "skb.o",
+        (
+            Step("tc_store", data=udp_packet()[:13]),
+            Step("tc_store", data=udp_packet(), ctx=u32(60) + skb_ctx()[4:]),
+            Step("tc_store", data=udp_packet(), ctx=skb_ctx()[:44] + u32(1) + skb_ctx()[48:]),
+            Step("tc_store", data=udp_packet(), ctx=skb_ctx(mark=3)[:20]),
+            Step("tc_store", data=udp_packet(), ctx=skb_ctx() + bytes(8)),
+            Step("tc_store", data=udp_packet(), ctx=skb_ctx() + u32(1)),
+            Step("sf_load", data=udp_packet(), ctx=skb_ctx(cb=(9,))),
+        ),
+        about="inputs BPF_PROG_TEST_RUN refuses (or accepts) for skb programs",
+    ),
+    Case(
+        "skb_ctx_unknown_ifindex",
+        "skb.o",
+        (
+            Step("tc_store", data=udp_packet(), ctx=skb_ctx()[:40] + u32(99) + skb_ctx()[44:]),
+            Step("tc_store", data=udp_packet(), ctx=skb_ctx()[:40] + u32(1) + skb_ctx()[44:]),
+        ),
+        about="__sk_buff.ifindex in ctx_in names the device; 1 is loopback, 99 does not exist",
+    ),
+    Case(
+        "xdp_input_refusals",
+        "xdp.o",
+        (
+            Step("reflect", data=bytes(13)),
+            Step("reflect", data=bytes(14)),
+            Step("reflect", data=pattern(3500)),
+            Step("reflect"),
+        ),
+        about="packet size limits of an XDP test run",
+    ),
+    Case(
+        "xdp_multi_buffer",
+        "xdp.o",
+        (Step("reflect", data=udp_packet(pattern(4000))), Step("resize", data=pattern(5000))),
+        about="past 3520 linear bytes the kernel puts the rest of the packet in fragments",
+    ),
     # ------------------------------------------------------------------ syscall.o
     Case(
         "syscall_multiply",
@@ -493,6 +533,26 @@ CASES: tuple[Case, ...] = (
             Step("multiply", ctx=struct.pack("<IIQi12s", 6, 9, 0, 0, b"")),
             Step("multiply", ctx=struct.pack("<IIQi12s", 3, 1 << 31, 0, 0, b"")),
         ),
+    ),
+    Case(
+        "syscall_input_refusals",
+        "syscall.o",
+        (
+            Step("multiply", data=bytes(16), ctx=struct.pack("<IIQi12s", 4, 4, 0, 0, b"")),
+            Step("multiply", ctx=struct.pack("<IIQi", 4, 4, 0, 0)),
+            Step("multiply"),
+            Step("multiply", ctx=struct.pack("<IIQi12s", 5, 5, 0, 0, b"")),
+        ),
+        about="syscall programs take no data and need the context their accesses reach",
+    ),
+    Case(
+        "syscall_repeat_refused",
+        "syscall.o",
+        (
+            Step("multiply", ctx=struct.pack("<IIQi12s", 4, 4, 0, 0, b""), repeat=2),
+            Step("multiply", ctx=struct.pack("<IIQi12s", 5, 5, 0, 0, b"")),
+        ),
+        about="BPF_PROG_TEST_RUN refuses repeat for syscall programs",
     ),
     Case(
         "syscall_reverse",

@@ -47,6 +47,7 @@ from pybpf.uapi import BpfMapType, BpfProgType
 
 HERE = Path(__file__).resolve().parent
 DATA_OUT_SLACK = 8192  # room for bpf_xdp_adjust_tail growth in data_out
+CTX_OUT_ROOM = 4096
 GOLDEN_FORMAT = 1
 
 NOT_DUMPED = {
@@ -265,9 +266,11 @@ class Recorder:
             opts.ctx_in = ctypes.cast(ctx_in, c_void_p)
             opts.ctx_size_in = len(step.ctx)
             if not syscall:
-                ctx_out = create_string_buffer(len(step.ctx))
+                # Room for the whole UAPI struct: the kernel writes it all back even when
+                # ctx_in was shorter, and reports the size it wrote in ctx_size_out.
+                ctx_out = create_string_buffer(max(len(step.ctx), CTX_OUT_ROOM))
                 opts.ctx_out = ctypes.cast(ctx_out, c_void_p)
-                opts.ctx_size_out = len(step.ctx)
+                opts.ctx_size_out = len(ctx_out)
         rc = self.lib.bpf_prog_test_run_opts(self.lib.bpf_program__fd(prog), ctypes.byref(opts))
         result: dict = {
             "prog": step.prog,

@@ -42,16 +42,30 @@ KNOWN_DIFFERENCES: dict[str, str] = {
         "map seen[10] (tc_classid read back after the first of repeat=2 wrote 0x10002): "
         "kernel 0x00000002 (qdisc_skb_cb tc_classid is a u16), pybpf 0x00010002"
     ),
+    "skb_ctx_unknown_ifindex": (
+        "step 0: ctx_in __sk_buff.ifindex 99 (no such device): kernel refuses the run with "
+        "ENODEV, pybpf runs it (retval 52)"
+    ),
+    "syscall_input_refusals": (
+        "step 1: a 20-byte ctx_in for a program whose context accesses reach byte 32: kernel "
+        "refuses with EINVAL (ctx_size_in < max_ctx_offset), pybpf runs it and traps "
+        "(MemoryAccessError at pc 21 writing ctx->text)"
+    ),
+    "syscall_repeat_refused": (
+        "step 0: repeat=2 for a syscall program: kernel refuses with EINVAL, pybpf runs it "
+        "twice (retval 2)"
+    ),
+    "xdp_multi_buffer": (
+        "step 0: a 4042-byte XDP packet: the kernel runs it (linear part 3520 bytes, the rest "
+        "in fragments; retval 3, data_out all 4042 bytes), pybpf raises UnsupportedError "
+        "'xdp multi-buffer packets'"
+    ),
     "xdp_csum_diff": (
         "step 0: bpf_csum_diff returns the sum folded to 16 bits (csum_from32to16) on this "
         "kernel: results 0x7349, 0xdfd1, 0xaac6 (retval 1630); pybpf returns the unfolded "
         "32-bit sums 0xceb9a48f, 0xf6efe8e1, 0x47556371 (retval 12063)"
     ),
 }
-
-pytestmark = pytest.mark.skipif(
-    not hasattr(pybpf, "load_object"), reason="pybpf.load_object (pybpf/object.py) not there yet"
-)
 
 
 def _load(path: Path) -> dict[str, Any]:
