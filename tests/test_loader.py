@@ -370,3 +370,12 @@ def test_bad_input_names_where(what, blob, error, section):
         load_spec(blob)
     if section is not None:
         assert e.value.section == section and e.value.offset is not None
+
+
+def test_hash_of_maps_slot_is_a_key_beyond_max_entries():
+    # libbpf keeps `.values = {[7] = &inner_b}` of a 4-entry hash-of-maps: the slot is the key
+    # it updates the outer map with after creation, not an index bounded by max_entries.
+    spec = load_spec(Path(__file__).parent / "kernel" / "map_in_map.o")
+    outer = spec.maps["outer_hash"]
+    assert (outer.type, outer.max_entries) == (BpfMapType.HASH_OF_MAPS, 4)
+    assert outer.init_slots == {7: "inner_b"}

@@ -421,10 +421,10 @@ def _map_slots(ctx: Context, spec: ObjectSpec, rel_sec: Section, maps_sec: Secti
         moff = rel.offset - vi.offset - last.bit_offset // 8
         if moff < 0 or moff % 8:
             raise RelocationError(f"relocation at {rel.offset:#x} is not a 'values' slot", **where)
-        slot = moff // 8
-        if slot >= max(m.max_entries, 1):
-            raise RelocationError(f"slot {slot} is past max_entries {m.max_entries}", **where)
-        m.init_slots[slot] = sym.name
+        # No max_entries check, as libbpf: the slot is the key the map is updated with after
+        # creation, so a hash-of-maps takes any key and an array refuses a slot past its end
+        # (E2BIG) only then.
+        m.init_slots[moff // 8] = sym.name
 
 
 def _struct_ops_members(ctx: Context, spec: ObjectSpec, rel_sec: Section, sec: Section) -> None:

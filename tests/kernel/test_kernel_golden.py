@@ -32,12 +32,6 @@ ENGINES = ("interp", "jit")
 
 # Comparisons pybpf does not meet yet: golden case -> the precise difference (kernel 6.18).
 KNOWN_DIFFERENCES: dict[str, str] = {
-    "map_in_map": (
-        "load: pybpf refuses the hash-of-maps initializer `.values = {[7] = &inner_b}` with "
-        "max_entries 4 (RelocationError 'slot 7 is past max_entries 4'); libbpf treats the "
-        "slot as the key and the kernel stores key 7"
-    ),
-    "map_in_map_userspace": "load: same refusal of the hash-of-maps slot 7 as map_in_map",
     "tc_fields": (
         "map seen[10] (tc_classid read back after the first of repeat=2 wrote 0x10002): "
         "kernel 0x00000002 (qdisc_skb_cb tc_classid is a u16), pybpf 0x00010002"
