@@ -23,7 +23,7 @@ from pybpf.btf import dump_c, dump_raw
 from pybpf.conformance import ENGINES, check_engine, execute, hex_bytes, run_dir
 from pybpf.errors import BpfError
 from pybpf.isa import Instruction, with_pcs
-from pybpf.loader import ObjectSpec, ProgramSpec, load_spec
+from pybpf.loader import ObjectSpec, ProgramSpec, load_spec, object_name
 from pybpf.loader.summary import format_summary, summarize
 from pybpf.maps import PerfEventArrayMap, RingBufMap
 from pybpf.object import Object, Program, RunResult, load_object
@@ -174,7 +174,7 @@ def _disasm_program(prog: ProgramSpec, dialect: str) -> str:
 def _cmd_disasm(args: argparse.Namespace) -> int:
     code = _read_bytes(args.file)
     if code.startswith(ELF_MAGIC):
-        spec = load_spec(code, name=Path(args.file).name)
+        spec = load_spec(code, name=object_name(args.file))
         texts = [_disasm_program(p, args.dialect) for p in _select_programs(spec, args.prog)]
         sys.stdout.write("\n".join(texts))
         return 0
@@ -183,7 +183,9 @@ def _cmd_disasm(args: argparse.Namespace) -> int:
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
-    spec = load_spec(_read_bytes(args.file), target_btf=args.target_btf, name=Path(args.file).name)
+    spec = load_spec(
+        _read_bytes(args.file), target_btf=args.target_btf, name=object_name(args.file)
+    )
     summary = summarize(spec)
     if args.json:
         _print_json(summary, sys.stdout)
@@ -193,7 +195,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def _cmd_btf(args: argparse.Namespace) -> int:
-    spec = load_spec(_read_bytes(args.file), name=Path(args.file).name)
+    spec = load_spec(_read_bytes(args.file), name=object_name(args.file))
     if spec.btf is None:
         raise InputError(f"{args.file}: the object has no .BTF section")
     sys.stdout.write(dump_raw(spec.btf) if args.raw else dump_c(spec.btf))
@@ -314,7 +316,7 @@ def _print_run(record: dict, out: TextIO) -> None:
 def _run_object(args: argparse.Namespace, image: bytes) -> int:
     if args.mem is not None or args.mem_hex is not None:
         raise InputError("--mem/--mem-hex are for raw programs; objects take --data/--ctx")
-    obj = load_object(image, engine=args.engine, name=Path(args.file).name)
+    obj = load_object(image, engine=args.engine, name=object_name(args.file))
     if args.prog is not None:
         prog = obj.programs[args.prog]
     elif len(obj.programs) == 1:

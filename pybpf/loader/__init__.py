@@ -7,7 +7,7 @@ sections by libbpf's SEC() table (`sections.py`), collects maps (`maps.py`), app
 `pybpf inspect` prints.
 """
 
-from pybpf.loader.load import load_spec
+from pybpf.loader.load import load_spec, object_name
 from pybpf.loader.sections import SECTION_DEFS, SectionInfo, classify_section
 from pybpf.loader.spec import (
     CoreRelocation,
@@ -35,4 +35,5 @@ __all__ = [
     "Subprogram",
     "classify_section",
     "load_spec",
+    "object_name",
 ]

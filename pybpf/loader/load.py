@@ -36,12 +36,17 @@ from pybpf.uapi import BPF_OBJ_NAME_LEN
 LICENSE_MAX = 64  # libbpf keeps at most 63 characters of the license string
 
 
+def object_name(path: str | Path) -> str:
+    """libbpf's name for the object in file ``path``: the base name cut at its first dot
+    (``minimal.bpf.o`` -> ``minimal``); internal map names start with it."""
+    return Path(path).name.split(".", 1)[0][: BPF_OBJ_NAME_LEN - 1]
+
+
 def _object_name(path: str | None, name: str | None) -> str:
-    """libbpf's object name: the file's base name cut at its first dot."""
     if name:
         return name[: BPF_OBJ_NAME_LEN - 1]
     if path:
-        return Path(path).name.split(".", 1)[0][: BPF_OBJ_NAME_LEN - 1]
+        return object_name(path)
     return "object"
 
 
