@@ -17,9 +17,10 @@ from typing import Any
 
 import pytest
 
+from pybpf.btf import Kind
 from pybpf.cli import main as cli_main
 from pybpf.loader import MapSpec, ObjectSpec, ProgramSpec, load_spec, object_name
-from pybpf.uapi import BpfMapType, ProgFlag
+from pybpf.uapi import BpfMapType, MapFlag, ProgFlag
 
 CORPUS = Path(__file__).parent / "corpus"
 EXPECTED = sorted((CORPUS / "expected").glob("*.json"))
@@ -132,6 +133,42 @@ def test_maps(case) -> None:
     assert [_map_view(m) for m in spec.maps.values()] == want
 
 
+def _function_pointer_offsets(spec: ObjectSpec, type_id: int) -> dict[int, str]:
+    btf = spec.btf
+    out = {}
+    for member in btf[type_id].members:
+        t = btf.resolve(member.type_id)
+        if t.kind is Kind.PTR and btf.resolve(t.type_id).kind is Kind.FUNC_PROTO:
+            out[member.bit_offset // 8] = member.name
+    return out
+
+
+def test_struct_ops(case) -> None:
+    """libbpf makes each struct_ops variable a STRUCT_OPS map; pybpf keeps them apart."""
+    expected, spec = case
+    want = [m for m in expected["open"]["maps"] if m["type"] == STRUCT_OPS]
+    assert [s.name for s in spec.struct_ops.values()] == [m["name"] for m in want]
+    for m in want:
+        ops = spec.struct_ops[m["name"]]
+        flags = MapFlag.BPF_F_LINK if ops.link else MapFlag(0)
+        got = (4, ops.size, 1, int(flags), ops.type_id, ops.autocreate)
+        assert got == (
+            m["key_size"],
+            m["value_size"],
+            m["max_entries"],
+            m["map_flags"],
+            m["btf_value_type_id"],
+            m["autocreate"],
+        )
+        slots = _function_pointer_offsets(spec, ops.type_id)
+        members = {slots[int(off)]: prog for off, prog in m["struct_ops_members"].items()}
+        assert ops.members == members
+        data = bytearray(ops.data)
+        for off in slots:
+            data[off : off + 8] = bytes(8)
+        assert data.hex() == m["initial_value"]
+
+
 def _inspect_json(path: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
     assert cli_main(["inspect", str(path), "--json"]) == 0
     return json.loads(capsys.readouterr().out)
@@ -165,3 +202,11 @@ def test_inspect_names_internal_maps_as_libbpf(capsys) -> None:
     assert [m["name"] for m in shown["maps"]] == [m["name"] for m in expected["open"]["maps"]]
     assert object_name("dir.x/minimal.bpf.o") == "minimal"
     assert object_name("a_rather_long_object_name.o") == "a_rather_long_o"
+
+
+def test_struct_ops_in_section_order() -> None:
+    """libbpf creates struct_ops maps section by section in ELF order; the loader used to
+    take .struct_ops before .struct_ops.link whatever the file said."""
+    spec = load_spec(CORPUS / "struct_ops.o")
+    assert list(spec.struct_ops) == ["bpf_reno", "bpf_reno_legacy"]
+    assert [s.link for s in spec.struct_ops.values()] == [True, False]

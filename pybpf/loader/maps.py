@@ -337,9 +337,10 @@ def _kconfig_map(ctx: Context, spec: ObjectSpec) -> None:
 
 
 def _struct_ops(ctx: Context, spec: ObjectSpec) -> None:
-    for sec_name in STRUCT_OPS_SECTIONS:
-        sec = ctx.elf.by_name(sec_name)
-        if sec is None:
+    # In section order, as libbpf creates the struct_ops maps.
+    for sec in ctx.elf.sections:
+        sec_name = sec.name
+        if sec_name not in STRUCT_OPS_SECTIONS:
             continue
         btf = ctx.btf
         datasec = btf.datasec(sec_name) if btf is not None else None
