@@ -183,9 +183,7 @@ def _cmd_disasm(args: argparse.Namespace) -> int:
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
-    spec = load_spec(
-        _read_bytes(args.file), target_btf=args.target_btf, name=object_name(args.file)
-    )
+    spec = load_spec(args.file, target_btf=args.target_btf)
     summary = summarize(spec)
     if args.json:
         _print_json(summary, sys.stdout)
