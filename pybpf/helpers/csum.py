@@ -33,6 +33,19 @@ def csum_partial(data: bytes, seed: int) -> int:
     return 0 if total == 0 else (total - 1) % _M32 + 1
 
 
+def csum_sub(a: int, b: int) -> int:
+    """csum_sub: ``a`` plus the complement of ``b``, with end-around carry."""
+    return add32(a, ~b & _M32)
+
+
+def csum_from32to16(wsum: int) -> int:
+    """Fold a 32-bit __wsum to its 16-bit one's-complement sum, not complemented (the value
+    bpf_csum_diff returns since Linux 6.12)."""
+    s = wsum & _M32
+    s = (s + ((s >> 16) | (s << 16))) & _M32
+    return s >> 16
+
+
 def csum_fold(wsum: int) -> int:
     """Fold a 32-bit __wsum to 16 bits and complement it (the __sum16 to store)."""
     s = wsum & _M32

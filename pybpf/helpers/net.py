@@ -36,7 +36,6 @@ from pybpf.uapi import BpfMapType, BpfProgType
 ETH_HLEN = 14
 INT_MAX = (1 << 31) - 1
 ENOTSUPP = 524  # the kernel-internal errno bpf_xdp_adjust_meta returns
-MAX_BPF_STACK = 512
 XDP_METADATA_MAX = 32
 
 BPF_F_RECOMPUTE_CSUM = 1 << 0
@@ -160,12 +159,21 @@ def _l4_csum_replace(run: RunContext, r1: int, r2: int, r3: int, r4: int, r5: in
 
 
 def _csum_diff(run: RunContext, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
+    # Linux 6.12 (commit "bpf: bpf_csum_diff: optimize and homogenize for all archs") dropped
+    # the scratch buffer with its size limits and folds every result, the bare seed too, to
+    # 16 bits, so the value no longer depends on the architecture's csum_partial.
     from_size, to_size = r2 & _M32, r4 & _M32
-    if (from_size | to_size) & 3 or from_size + to_size > MAX_BPF_STACK:
-        return -errno.EINVAL
-    old = run.read(r1, from_size)
-    inverted = bytes(b ^ 0xFF for b in old)
-    return csum.csum_partial(inverted + run.read(r3, to_size), r5 & _M32)
+    ret = r5 & _M32
+    if from_size and to_size:
+        ret = csum.csum_sub(
+            csum.csum_partial(run.read(r3, to_size), ret),
+            csum.csum_partial(run.read(r1, from_size), 0),
+        )
+    elif to_size:
+        ret = csum.csum_partial(run.read(r3, to_size), ret)
+    elif from_size:
+        ret = ~csum.csum_partial(run.read(r1, from_size), ~ret & _M32) & _M32
+    return csum.csum_from32to16(ret)
 
 
 # -- XDP --------------------------------------------------------------------------------------

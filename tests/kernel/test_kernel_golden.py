@@ -54,11 +54,6 @@ KNOWN_DIFFERENCES: dict[str, str] = {
         "in fragments; retval 3, data_out all 4042 bytes), pybpf raises UnsupportedError "
         "'xdp multi-buffer packets'"
     ),
-    "xdp_csum_diff": (
-        "step 0: bpf_csum_diff returns the sum folded to 16 bits (csum_from32to16) on this "
-        "kernel: results 0x7349, 0xdfd1, 0xaac6 (retval 1630); pybpf returns the unfolded "
-        "32-bit sums 0xceb9a48f, 0xf6efe8e1, 0x47556371 (retval 12063)"
-    ),
 }
 
 
