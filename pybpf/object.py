@@ -152,7 +152,7 @@ class Names(Mapping[str, T], Generic[T]):
         return len(self._items)
 
     def __repr__(self) -> str:
-        return f"<{self._kind}s: {', '.join(self._items)}>"
+        return f"<{self._kind} names: {', '.join(self._items) or 'none'}>"
 
 
 # ---- the run in progress on this thread, as the helper closures see it ---------------------
