@@ -151,6 +151,8 @@ def test_xdp_user_ctx_metadata(arena: Arena) -> None:
         (struct.pack("<6I", 0, 60, 0, 0, 0, 1), 60, RunInputError, errno.EINVAL),  # egress
         (struct.pack("<6I", 0, 60, 0, 0, 1, 0), 60, RunInputError, errno.EINVAL),  # rxq alone
         (struct.pack("<6I", 0, 60, 0, 0, 0, 0) + b"\1", 60, RunInputError, errno.E2BIG),
+        (struct.pack("<6I", 0, 60, 0, 99, 0, 0), 60, RunInputError, errno.ENODEV),  # only lo
+        (struct.pack("<6I", 0, 60, 0, 1, 1, 0), 60, RunInputError, errno.EINVAL),  # lo: 1 rxq
         (None, 13, RunInputError, errno.EINVAL),  # shorter than an Ethernet header
         (None, 4000, UnsupportedError, 0),  # needs XDP fragments
     ],
@@ -240,6 +242,24 @@ def test_skb_user_ctx_rejects_fields_test_run_does_not_take(
     with pytest.raises(RunInputError) as info:
         build_context(arena, T.SCHED_CLS, ETH_IP + IP, bytes(ctx))
     assert info.value.errno == errno.EINVAL
+
+
+@pytest.mark.parametrize(
+    ("ifindex", "code"), [(0, 0), (1, 0), (2, errno.ENODEV), (99, errno.ENODEV)]
+)
+def test_skb_ctx_ifindex_names_a_device_of_the_test_netns(
+    arena: Arena, ifindex: int, code: int
+) -> None:
+    # test_run looks an ifindex above 1 up; the modelled netns holds only lo (ifindex 1).
+    ctx = bytearray(192)
+    struct.pack_into("<I", ctx, 40, ifindex)
+    if code:
+        with pytest.raises(RunInputError) as info:
+            build_context(arena, T.SCHED_CLS, ETH_IP + IP, bytes(ctx))
+        assert info.value.errno == code
+    else:
+        built = build_context(arena, T.SCHED_CLS, ETH_IP + IP, bytes(ctx))
+        assert skb_fields(built, "ifindex") == (1,)
 
 
 def test_skb_refused_inputs(arena: Arena) -> None:

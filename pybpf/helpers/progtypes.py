@@ -408,7 +408,7 @@ def _build_xdp(arena: Arena, data: bytes | None, ctx: bytes | None) -> BuiltCont
     headroom = XDP_PACKET_HEADROOM
     meta_sz = 0
     linear = size
-    ingress = rx_queue = 0
+    ingress = rx_queue = egress = 0
     if user is not None:
         d, d_end, d_meta, ingress, rx_queue, egress = struct.unpack("<6I", user)
         if d_meta or d_end > size or d > d_end:
@@ -417,14 +417,14 @@ def _build_xdp(arena: Arena, data: bytes | None, ctx: bytes | None) -> BuiltCont
             )
         if d & 3 or d > XDP_METADATA_MAX or d > headroom - XDP_FRAME_SIZE:
             raise RunInputError(errno.EINVAL, f"xdp_md: metadata length {d} invalid")
-        if egress or (not ingress and rx_queue):
-            raise RunInputError(errno.EINVAL, "xdp_md: egress_ifindex or rx_queue_index set")
         meta_sz, linear = d, d_end
         headroom -= meta_sz
     max_linear = PAGE_SIZE - headroom - SKB_SHARED_INFO
     linear = min(linear, max_linear)
     if size - meta_sz < ETH_HLEN:
         raise RunInputError(errno.EINVAL, f"packet of {size - meta_sz} bytes, at least 14")
+    if user is not None:
+        _check_xdp_rxq(ingress, rx_queue, egress)
     if size > linear:
         raise UnsupportedError("xdp multi-buffer packets", f"{size} bytes > {linear} linear")
     frame = _alloc(arena, PAGE_SIZE, "packet", "xdp frame")
@@ -454,6 +454,17 @@ def _build_xdp(arena: Arena, data: bytes | None, ctx: bytes | None) -> BuiltCont
     return BuiltContext(
         arena, T.XDP, ctx_region.start, XDP_MD.size, [frame, ctx_region], packet, user
     )
+
+
+def _check_xdp_rxq(ingress: int, rx_queue: int, egress: int) -> None:
+    """xdp_convert_md_to_buff: the ingress device is looked up (only loopback, with its one
+    rx queue, exists in the test-run netns modelled here)."""
+    if egress or (not ingress and rx_queue):
+        raise RunInputError(errno.EINVAL, "xdp_md: egress_ifindex or rx_queue_index set")
+    if ingress > LOOPBACK_IFINDEX:
+        raise RunInputError(errno.ENODEV, f"xdp_md.ingress_ifindex {ingress}: no such device")
+    if ingress and rx_queue:
+        raise RunInputError(errno.EINVAL, f"xdp_md.rx_queue_index {rx_queue}: lo has one queue")
 
 
 def _pkt_type(dest: bytes) -> int:
@@ -498,15 +509,20 @@ def _build_skb(arena: Arena, prog_type: T, data: bytes | None, ctx: bytes | None
     user = _user_ctx(ctx, SK_BUFF.size)
     l2 = prog_type in (T.SCHED_CLS, T.SCHED_ACT)
     skb_len = size if l2 else size - ETH_HLEN
-    mark = priority = ingress_ifindex = ifindex = tstamp = wire_len = gso_segs = gso_size = 0
+    mark = priority = ingress_ifindex = tstamp = wire_len = gso_segs = gso_size = 0
     hwtstamp = 0
     cb = bytes(20)
     if user is not None:
+        # test_run looks a ctx ifindex above 1 up in the caller's netns: the test-run netns
+        # modelled here holds only the loopback device.
+        requested = struct.unpack_from("<I", user, SK_BUFF.by_name["ifindex"].offset)[0]
+        if requested > LOOPBACK_IFINDEX:
+            raise RunInputError(errno.ENODEV, f"__sk_buff.ifindex {requested}: no such device")
         for lo, hi in _SKB_CTX_ZERO:
             if any(user[lo:hi]):
                 raise RunInputError(errno.EINVAL, f"__sk_buff bytes {lo}..{hi} must be zero")
         mark = struct.unpack_from("<I", user, 8)[0]
-        priority, ingress_ifindex, ifindex = struct.unpack_from("<III", user, 32)
+        priority, ingress_ifindex = struct.unpack_from("<II", user, 32)
         cb = user[48:68]
         tstamp, wire_len, gso_segs = struct.unpack_from("<QII", user, 152)
         gso_size = struct.unpack_from("<I", user, 176)[0]
@@ -565,7 +581,7 @@ def _build_skb(arena: Arena, prog_type: T, data: bytes | None, ctx: bytes | None
         "protocol": protocol,
         "priority": priority,
         "ingress_ifindex": ingress_ifindex,
-        "ifindex": ifindex if ifindex > 1 else LOOPBACK_IFINDEX,
+        "ifindex": LOOPBACK_IFINDEX,
         "data": data_addr,
         "data_end": data_end_addr if direct else 0,
         "family": family,

@@ -36,10 +36,6 @@ KNOWN_DIFFERENCES: dict[str, str] = {
         "map seen[10] (tc_classid read back after the first of repeat=2 wrote 0x10002): "
         "kernel 0x00000002 (qdisc_skb_cb tc_classid is a u16), pybpf 0x00010002"
     ),
-    "skb_ctx_unknown_ifindex": (
-        "step 0: ctx_in __sk_buff.ifindex 99 (no such device): kernel refuses the run with "
-        "ENODEV, pybpf runs it (retval 52)"
-    ),
     "syscall_input_refusals": (
         "step 1: a 20-byte ctx_in for a program whose context accesses reach byte 32: kernel "
         "refuses with EINVAL (ctx_size_in < max_ctx_offset), pybpf runs it and traps "
