@@ -144,9 +144,12 @@ class VerificationError(BpfError):
 
 
 class Trap(BpfError):
-    """A runtime fault of a running program: which instruction, and why."""
+    """A runtime fault of a running program: which instruction, and why. The runtime adds
+    which program it was and, when the object has line info, the C source line."""
 
     exit_code = 1
+    program: str | None = None
+    source_line: str | None = None
 
     def __init__(self, reason: str, *, pc: int, insn: str | None = None) -> None:
         self.reason = reason
@@ -154,6 +157,17 @@ class Trap(BpfError):
         self.insn = insn
         shown = f" ({insn})" if insn else ""
         super().__init__(f"pc {pc}{shown}: {reason}")
+
+    def locate(self, program: str, source_line: str | None) -> None:
+        """Record the program (and C line) the fault happened in; the innermost one wins,
+        so a trap passing back through a tail-call or callback caller keeps its origin."""
+        if self.program is not None:
+            return
+        self.program = program
+        self.source_line = source_line
+        where = f"program {program}" + (f", {source_line}" if source_line else "")
+        self.message = f"{self.message} [{where}]"
+        self.args = (self.message,)
 
 
 class MemoryAccessError(Trap):

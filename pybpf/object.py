@@ -479,16 +479,7 @@ class Program:
 
     def _annotate(self, e: Trap) -> None:
         """Name the program and, with line info, the C source line in the trap's message."""
-        if getattr(e, "program", None) is not None:
-            return
-        e.program = self.name  # type: ignore[attr-defined]
-        where = f"program {self.name}"
-        line = self.source_line(e.pc) if e.pc >= 0 else None
-        e.source_line = line  # type: ignore[attr-defined]
-        if line is not None:
-            where += f", {line}"
-        e.message = f"{e.message} [{where}]"
-        e.args = (e.message,)
+        e.locate(self.name, self.source_line(e.pc) if e.pc >= 0 else None)
 
 
 class StructOps:

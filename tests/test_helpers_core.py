@@ -270,7 +270,7 @@ def test_for_each_map_elem(h: Harness, arena: Arena) -> None:
     m = _map(arena, "array", 4, 4, 3)
     mp = h.run.maps.register(m)
     for i in range(3):
-        m.update(i, 10 * i)  # type: ignore[attr-defined]
+        m.update(i, 10 * i)
     seen: list[tuple[int, int]] = []
 
     def visit(map_ptr: int, key: int, value: int, ctx: int) -> int:
@@ -302,7 +302,7 @@ def test_ringbuf(h: Harness, arena: Arena) -> None:
     assert h.call("ringbuf_discard", gone, 0) == 0
     assert h.call("ringbuf_reserve", mp, 8, 1) == 0  # flags must be 0
     assert h.call("ringbuf_query", mp, 1) == 4096  # BPF_RB_RING_SIZE
-    assert rb.consume() == [b"abcd", b"12345678"]  # type: ignore[attr-defined]
+    assert rb.consume() == [b"abcd", b"12345678"]
     with pytest.raises(Trap):
         h.call("ringbuf_submit", sample, 0)  # already submitted
 
@@ -310,13 +310,13 @@ def test_ringbuf(h: Harness, arena: Arena) -> None:
 def test_perf_event_output(arena: Arena) -> None:
     h = Harness(arena, T.KPROBE, env=Environment(cpu=1, ncpus=2))
     pe = _map(arena, "perf_event_array", 4, 4, 2, ncpus=2)
-    pe.open()  # type: ignore[attr-defined]
+    pe.open()
     mp = h.run.maps.register(pe)
     data = h.mem(b"event")
     assert h.call("perf_event_output", 0, mp, 0xFFFFFFFF, data, 5) == 0  # BPF_F_CURRENT_CPU
     assert h.call("perf_event_output", 0, mp, 5, data, 5) == -errno.E2BIG
     assert h.call("perf_event_output", 0, mp, 1 << 40, data, 5) == -errno.EINVAL  # no packet
-    assert [s[:5] for s in pe.read(1)] == [b"event"]  # type: ignore[attr-defined]
+    assert [s[:5] for s in pe.read(1)] == [b"event"]
 
 
 # -- spin locks -------------------------------------------------------------------------------

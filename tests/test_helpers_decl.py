@@ -172,9 +172,9 @@ def test_helper_set_is_a_value() -> None:
     assert len(extended) == len(DEFAULT_HELPERS) + 1
     assert extended.by_id[1000] is MY_HELPER
     with pytest.raises(TypeError):
-        extended.by_id[5] = MY_HELPER  # type: ignore[index]
+        extended.by_id[5] = MY_HELPER
     with pytest.raises(AttributeError):
-        extended.helpers = ()  # type: ignore[misc]
+        extended.helpers = ()
     assert "my_double" not in DEFAULT_HELPERS.without("my_double")
     assert "loop" not in DEFAULT_HELPERS.without("loop")
     assert "loop" in DEFAULT_HELPERS

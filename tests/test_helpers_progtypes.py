@@ -47,13 +47,13 @@ UAPI_OFFSETS = [
 
 @pytest.mark.parametrize(("layout", "name", "offset", "size"), UAPI_OFFSETS)
 def test_uapi_offsets(layout: object, name: str, offset: int, size: int) -> None:
-    f = layout.by_name[name]  # type: ignore[attr-defined]
+    f = layout.by_name[name]
     assert (f.offset, f.size) == (offset, size)
 
 
 def test_struct_sizes() -> None:
     assert (SK_BUFF.size, XDP_MD.size, PT_REGS.size) == (192, 24, 168)
-    assert PROG_TYPES[T.PERF_EVENT].ctx.size == 184  # type: ignore[union-attr]
+    assert PROG_TYPES[T.PERF_EVENT].ctx.size == 184
 
 
 def test_layouts_have_no_overlaps_and_fit() -> None:
@@ -114,7 +114,7 @@ IP = bytes.fromhex("4500001c00010000401100000a0000010a000002") + bytes(8)
 
 
 def skb_fields(built: object, *names: str) -> tuple[int, ...]:
-    raw = built.ctx_bytes()  # type: ignore[attr-defined]
+    raw = built.ctx_bytes()
     return tuple(
         int.from_bytes(raw[SK_BUFF.by_name[n].offset : SK_BUFF.by_name[n].end], "little")
         for n in names
@@ -136,9 +136,9 @@ def test_xdp_user_ctx_metadata(arena: Arena) -> None:
     built = build_context(arena, T.XDP, pkt, ctx)
     data, data_end, meta = struct.unpack("<3I", built.ctx_bytes()[:12])
     assert data - meta == 4 and arena.read(meta, 4) == b"META" and data_end - meta == len(pkt)
-    assert data - built.packet.hard_start == 256  # type: ignore[union-attr]
+    assert data - built.packet.hard_start == 256
     assert built.data_out() == pkt
-    assert struct.unpack("<6I", built.ctx_out()) == (4, len(pkt), 0, 0, 0, 0)  # type: ignore[arg-type]
+    assert struct.unpack("<6I", built.ctx_out()) == (4, len(pkt), 0, 0, 0, 0)
 
 
 @pytest.mark.parametrize(

@@ -208,9 +208,9 @@ def _fault(prog: list[Instruction], **kw: object) -> tuple[MemoryAccessError, li
         regs[:] = r
 
     with pytest.raises(MemoryAccessError) as e:
-        run_program(prog, trace=trace, **kw)  # type: ignore[arg-type]
+        run_program(prog, trace=trace, **kw)
     with pytest.raises(MemoryAccessError) as untraced:
-        run_program(prog, **kw)  # type: ignore[arg-type]
+        run_program(prog, **kw)
     assert (untraced.value.pc, untraced.value.size) == (e.value.pc, e.value.size)
     return e.value, regs
 

@@ -36,6 +36,7 @@ import struct
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Any
 
 from pybpf.errors import RunInputError, UnsupportedError
 from pybpf.helpers.context import PacketState, RunContext
@@ -122,8 +123,8 @@ class CtxLayout:
         return {f.packet: f for f in self.fields if f.packet}
 
 
-def _u32s(rows: Iterable[tuple[str, int]], **kw: object) -> list[CtxField]:
-    return [CtxField(name, off, 4, **kw) for name, off in rows]  # type: ignore[arg-type]
+def _u32s(rows: Iterable[tuple[str, int]], **kw: Any) -> list[CtxField]:
+    return [CtxField(name, off, 4, **kw) for name, off in rows]
 
 
 XDP_MD = CtxLayout(
@@ -286,7 +287,7 @@ def prog_type_info(prog_type: T | str) -> ProgTypeInfo:
         info = PROG_TYPES.get(prog_type)
     else:
         try:
-            info = PROG_TYPES.get(T.from_short(prog_type))  # type: ignore[arg-type]
+            info = PROG_TYPES.get(T.from_short(prog_type))
         except ValueError:
             info = None
     if info is None:
