@@ -108,7 +108,7 @@ class Libbpf:
     def _print(self, level: int, fmt: bytes, args: int) -> int:
         # libbpf hands over a va_list; on x86-64 that is a pointer vsnprintf accepts as is.
         if level == 0:  # LIBBPF_WARN
-            buf = ctypes.create_string_buffer(1024)
+            buf = ctypes.create_string_buffer(4096)
             self._libc.vsnprintf(buf, len(buf), fmt, args)
             self.log.append(buf.value.decode(errors="replace").strip())
         return 0
@@ -247,6 +247,8 @@ def _kernel_load(lb: Libbpf, path: Path) -> dict:
         lb.take_log()
         err = lb.lib.bpf_object__load(obj)
         log = lb.take_log()
+        # libbpf's own messages, not the verifier's dump (it holds kernel addresses)
+        log = [line for line in log if "\n" not in line]
         return {"ok": not err, "error": lb.strerror(err) if err else None, "log": log[-3:]}
     finally:
         lb.lib.bpf_object__close(obj)
