@@ -9,7 +9,8 @@ BPF_CFLAGS = -target bpf -O2 -g -Wall -Wno-unused-function \
 # A source may ask for more flags with a line `// build: FLAGS` (e.g. -mcpu=v4).
 extra_flags = $(shell sed -n 's|^// build: ||p' $(1))
 
-FIXTURE_SRC = $(wildcard tests/fixtures/*.c) $(wildcard tests/kernel/*.c) $(wildcard examples/*.c)
+FIXTURE_SRC = $(wildcard tests/fixtures/*.c) $(wildcard tests/kernel/*.c) \
+              $(wildcard tests/corpus/*.c) $(wildcard examples/*.c)
 FIXTURE_OBJ = $(FIXTURE_SRC:.c=.o)
 
 .PHONY: install check test fixtures bench bpf-cflags

@@ -18,7 +18,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = sorted(
     p.relative_to(ROOT)
-    for pattern in ("tests/fixtures/*.c", "tests/kernel/*.c", "examples/*.c")
+    for pattern in ("tests/fixtures/*.c", "tests/kernel/*.c", "tests/corpus/*.c", "examples/*.c")
     for p in ROOT.glob(pattern)
 )
 
