@@ -385,6 +385,7 @@ class Program:
             self.prog_type,
             bytes(data) if data else None,
             encode_ctx(self.prog_type, ctx),
+            repeat=repeat,
         )
         total = 0
         output: list[str] = []

@@ -290,6 +290,16 @@ def test_argument_contexts(arena: Arena) -> None:
         build_context(arena, T.CGROUP_SOCK)
 
 
+@pytest.mark.parametrize("prog_type", [T.SYSCALL, T.RAW_TRACEPOINT])
+def test_one_shot_runs_refuse_a_repeat_count(arena: Arena, prog_type: T) -> None:
+    # bpf_prog_test_run_syscall / _raw_tp: any test.repeat is EINVAL (pybpf's 1 is one run)
+    with pytest.raises(RunInputError) as info:
+        build_context(arena, prog_type, None, bytes(8), repeat=2)
+    assert info.value.errno == errno.EINVAL
+    assert build_context(arena, prog_type, None, bytes(8), repeat=1).ctx_size == 8
+    assert build_context(arena, T.XDP, bytes(14), repeat=5).packet is not None
+
+
 def test_free_releases_regions(arena: Arena) -> None:
     before = arena.stats.regions_live
     built = build_context(arena, T.SCHED_CLS, ETH_IP + IP)

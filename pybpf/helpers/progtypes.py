@@ -378,13 +378,24 @@ def _user_ctx(ctx: bytes | None, size: int) -> bytes | None:
     return bytes(ctx[:size]).ljust(size, b"\0")
 
 
+# Types whose test_run (bpf_prog_test_run_syscall / _raw_tp) runs the program once on the
+# caller's ctx bytes and refuses a repeat count with EINVAL.
+_ONE_SHOT_RUNS = frozenset({T.SYSCALL, T.RAW_TRACEPOINT})
+
+
 def build_context(
-    arena: Arena, prog_type: T | str, data: bytes | None = None, ctx: bytes | None = None
+    arena: Arena,
+    prog_type: T | str,
+    data: bytes | None = None,
+    ctx: bytes | None = None,
+    *,
+    repeat: int = 1,
 ) -> BuiltContext:
     """Lay out the ctx (and packet) for one run of a ``prog_type`` program, as test_run does.
 
-    Raises RunInputError for input the kernel refuses (with its errno) and UnsupportedError
-    for program types or features no run can be built for.
+    ``repeat`` is the caller's run count (1 stands for the kernel's 0: one run). Raises
+    RunInputError for input the kernel refuses (with its errno) and UnsupportedError for
+    program types or features no run can be built for.
     """
     info = prog_type_info(prog_type)
     if info.run == "xdp":
@@ -394,6 +405,8 @@ def build_context(
     if info.run in ("args", "bytes"):
         if data:
             raise RunInputError(errno.EINVAL, f"{info.name} programs take no packet data")
+        if info.prog_type in _ONE_SHOT_RUNS and repeat > 1:
+            raise RunInputError(errno.EINVAL, f"{info.name} test runs take no repeat count")
         return _build_bytes(arena, info, ctx or b"")
     raise UnsupportedError("test run", f"{info.name} programs")
 

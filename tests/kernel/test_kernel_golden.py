@@ -41,10 +41,6 @@ KNOWN_DIFFERENCES: dict[str, str] = {
         "refuses with EINVAL (ctx_size_in < max_ctx_offset), pybpf runs it and traps "
         "(MemoryAccessError at pc 21 writing ctx->text)"
     ),
-    "syscall_repeat_refused": (
-        "step 0: repeat=2 for a syscall program: kernel refuses with EINVAL, pybpf runs it "
-        "twice (retval 2)"
-    ),
     "xdp_multi_buffer": (
         "step 0: a 4042-byte XDP packet: the kernel runs it (linear part 3520 bytes, the rest "
         "in fragments; retval 3, data_out all 4042 bytes), pybpf raises UnsupportedError "
