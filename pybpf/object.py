@@ -386,6 +386,7 @@ class Program:
             bytes(data) if data else None,
             encode_ctx(self.prog_type, ctx),
             repeat=repeat,
+            insns=self.prepare().insns,
         )
         total = 0
         output: list[str] = []

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from pybpf.asm import assemble_insns
 from pybpf.errors import RunInputError, UnsupportedError
 from pybpf.helpers import BY_NAME, DEFAULT_HELPERS, PROG_TYPES, build_context, prog_type_info
 from pybpf.helpers.progtypes import PT_REGS, SK_BUFF, XDP_MD
@@ -298,6 +299,17 @@ def test_one_shot_runs_refuse_a_repeat_count(arena: Arena, prog_type: T) -> None
     assert info.value.errno == errno.EINVAL
     assert build_context(arena, prog_type, None, bytes(8), repeat=1).ctx_size == 8
     assert build_context(arena, T.XDP, bytes(14), repeat=5).packet is not None
+
+
+@pytest.mark.parametrize("prog_type", [T.SYSCALL, T.RAW_TRACEPOINT])
+def test_one_shot_runs_need_the_ctx_the_program_reaches(arena: Arena, prog_type: T) -> None:
+    # ctx_size_in < prog->aux->max_ctx_offset is EINVAL, checked before the run
+    insns = assemble_insns("ldxdw %r0, [%r1+16]\nexit\n", "conformance")
+    for size in (0, 8, 23):
+        with pytest.raises(RunInputError) as info:
+            build_context(arena, prog_type, None, bytes(size) or None, insns=insns)
+        assert info.value.errno == errno.EINVAL
+    assert build_context(arena, prog_type, None, bytes(24), insns=insns).ctx_size == 24
 
 
 def test_free_releases_regions(arena: Arena) -> None:

@@ -32,16 +32,19 @@ Virtual addresses fit the u32 packet-pointer fields, so ``data`` / ``data_end`` 
 from __future__ import annotations
 
 import errno
+import functools
 import struct
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
 from pybpf.errors import RunInputError, UnsupportedError
 from pybpf.helpers.context import PacketState, RunContext
+from pybpf.helpers.ctxaccess import max_ctx_offset
 from pybpf.helpers.decl import Decl, HelperSet
 from pybpf.helpers.table import DEFAULT_HELPERS
+from pybpf.isa import Instruction
 from pybpf.memory import Arena, Region
 from pybpf.uapi import BpfProgType as T
 
@@ -379,7 +382,8 @@ def _user_ctx(ctx: bytes | None, size: int) -> bytes | None:
 
 
 # Types whose test_run (bpf_prog_test_run_syscall / _raw_tp) runs the program once on the
-# caller's ctx bytes and refuses a repeat count with EINVAL.
+# caller's ctx bytes: it refuses a repeat count and a ctx shorter than the furthest ctx byte
+# the program accesses (prog->aux->max_ctx_offset), both with EINVAL.
 _ONE_SHOT_RUNS = frozenset({T.SYSCALL, T.RAW_TRACEPOINT})
 
 
@@ -390,12 +394,15 @@ def build_context(
     ctx: bytes | None = None,
     *,
     repeat: int = 1,
+    insns: Sequence[Instruction] = (),
 ) -> BuiltContext:
     """Lay out the ctx (and packet) for one run of a ``prog_type`` program, as test_run does.
 
-    ``repeat`` is the caller's run count (1 stands for the kernel's 0: one run). Raises
-    RunInputError for input the kernel refuses (with its errno) and UnsupportedError for
-    program types or features no run can be built for.
+    ``repeat`` is the caller's run count (1 stands for the kernel's 0: one run); ``insns``
+    the linked program, whose ctx accesses bound the ctx a syscall or raw_tracepoint run
+    needs (see :mod:`pybpf.helpers.ctxaccess` for what the scan sees). Raises RunInputError
+    for input the kernel refuses (with its errno) and UnsupportedError for program types or
+    features no run can be built for.
     """
     info = prog_type_info(prog_type)
     if info.run == "xdp":
@@ -405,10 +412,22 @@ def build_context(
     if info.run in ("args", "bytes"):
         if data:
             raise RunInputError(errno.EINVAL, f"{info.name} programs take no packet data")
-        if info.prog_type in _ONE_SHOT_RUNS and repeat > 1:
-            raise RunInputError(errno.EINVAL, f"{info.name} test runs take no repeat count")
+        if info.prog_type in _ONE_SHOT_RUNS:
+            if repeat > 1:
+                raise RunInputError(errno.EINVAL, f"{info.name} test runs take no repeat count")
+            reach = _max_ctx_offset(tuple(insns))
+            if len(ctx or b"") < reach:
+                raise RunInputError(
+                    errno.EINVAL,
+                    f"ctx of {len(ctx or b'')} bytes; the program accesses ctx up to {reach}",
+                )
         return _build_bytes(arena, info, ctx or b"")
     raise UnsupportedError("test run", f"{info.name} programs")
+
+
+@functools.lru_cache(maxsize=128)
+def _max_ctx_offset(insns: tuple[Instruction, ...]) -> int:
+    return max_ctx_offset(insns)
 
 
 def _alloc(arena: Arena, size: int, kind: str, name: str) -> Region:

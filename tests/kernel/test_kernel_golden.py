@@ -36,11 +36,6 @@ KNOWN_DIFFERENCES: dict[str, str] = {
         "map seen[10] (tc_classid read back after the first of repeat=2 wrote 0x10002): "
         "kernel 0x00000002 (qdisc_skb_cb tc_classid is a u16), pybpf 0x00010002"
     ),
-    "syscall_input_refusals": (
-        "step 1: a 20-byte ctx_in for a program whose context accesses reach byte 32: kernel "
-        "refuses with EINVAL (ctx_size_in < max_ctx_offset), pybpf runs it and traps "
-        "(MemoryAccessError at pc 21 writing ctx->text)"
-    ),
     "xdp_multi_buffer": (
         "step 0: a 4042-byte XDP packet: the kernel runs it (linear part 3520 bytes, the rest "
         "in fragments; retval 3, data_out all 4042 bytes), pybpf raises UnsupportedError "
