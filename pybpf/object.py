@@ -70,6 +70,7 @@ from pybpf.helpers import (
     prog_type_info,
 )
 from pybpf.helpers.context import MASK64, AsyncQueue
+from pybpf.helpers.progtypes import convert_ctx_accesses
 from pybpf.isa import Instruction, with_pcs
 from pybpf.loader import MapSpec, ObjectSpec, ProgramSpec, RelocKind, StructOpsSpec, load_spec
 from pybpf.maps import ArrayMap, BpfMap, ProgArrayMap, QueueMap, create_map
@@ -343,7 +344,7 @@ class Program:
                     self.object.check_calls(self.spec)
                 insns, values = self.object.link(self.spec)
                 self._interp = Interpreter(
-                    insns,
+                    convert_ctx_accesses(insns, self.prog_type),
                     helpers=self.object.helper_fns,
                     kfuncs=self.object.kfunc_fns,
                     arena=self.object.arena,

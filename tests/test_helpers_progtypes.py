@@ -12,7 +12,7 @@ import pytest
 from pybpf.asm import assemble_insns
 from pybpf.errors import RunInputError, UnsupportedError
 from pybpf.helpers import BY_NAME, DEFAULT_HELPERS, PROG_TYPES, build_context, prog_type_info
-from pybpf.helpers.progtypes import PT_REGS, SK_BUFF, XDP_MD
+from pybpf.helpers.progtypes import PT_REGS, SK_BUFF, XDP_MD, convert_ctx_accesses
 from pybpf.maps import create_map
 from pybpf.memory import Arena
 from pybpf.uapi import BpfProgType as T
@@ -310,6 +310,50 @@ def test_one_shot_runs_need_the_ctx_the_program_reaches(arena: Arena, prog_type:
             build_context(arena, prog_type, None, bytes(size) or None, insns=insns)
         assert info.value.errno == errno.EINVAL
     assert build_context(arena, prog_type, None, bytes(24), insns=insns).ctx_size == 24
+
+
+def test_narrow_sk_buff_fields_are_accessed_at_the_kernels_width() -> None:
+    # net/core/filter.c bpf_convert_ctx_access: tc_classid (qdisc cb), tc_index and
+    # queue_mapping are u16 in the kernel; a constant queue_mapping store >= 0xffff is dropped
+    text = """
+        stxw [%r1+72], %r2
+        ldxw %r0, [%r1+72]
+        stw [%r1+12], 0xffff
+        stw [%r1+12], 5
+        ldxw %r3, [%r1+44]
+        stxw [%r1+8], %r2
+        ldxh %r4, [%r1+16]
+        exit
+    """
+    insns = assemble_insns(text, "conformance")
+    expected = assemble_insns(
+        """
+        stxh [%r1+72], %r2
+        ldxh %r0, [%r1+72]
+        ja +0
+        sth [%r1+12], 5
+        ldxh %r3, [%r1+44]
+        stxw [%r1+8], %r2
+        ldxh %r4, [%r1+16]
+        exit
+        """,
+        "conformance",
+    )
+    assert convert_ctx_accesses(insns, T.SCHED_CLS) == expected
+    assert convert_ctx_accesses(insns, T.XDP) == insns  # xdp_md has no narrow fields
+    narrow = {f.name: f.stored for f in SK_BUFF.fields if f.stored < f.size}
+    assert narrow == {
+        "queue_mapping": 2, "protocol": 2, "vlan_tci": 2, "vlan_proto": 2,
+        "tc_index": 2, "tc_classid": 2, "gso_segs": 2, "gso_size": 2,
+    }  # fmt: skip
+
+
+def test_skb_user_ctx_gso_size_keeps_16_bits(arena: Arena) -> None:
+    # convert___skb_to_skb stores __skb->gso_size in shinfo's unsigned short gso_size
+    ctx = bytearray(192)
+    struct.pack_into("<I", ctx, 176, 0x10005)
+    built = build_context(arena, T.SCHED_CLS, ETH_IP + IP, bytes(ctx))
+    assert skb_fields(built, "gso_size") == (5,)
 
 
 def test_free_releases_regions(arena: Arena) -> None:

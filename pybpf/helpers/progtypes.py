@@ -35,16 +35,16 @@ import errno
 import functools
 import struct
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
 from pybpf.errors import RunInputError, UnsupportedError
 from pybpf.helpers.context import PacketState, RunContext
-from pybpf.helpers.ctxaccess import max_ctx_offset
+from pybpf.helpers.ctxaccess import ctx_accesses, max_ctx_offset
 from pybpf.helpers.decl import Decl, HelperSet
 from pybpf.helpers.table import DEFAULT_HELPERS
-from pybpf.isa import Instruction
+from pybpf.isa import OPS, Instruction, OpSpec, Shape
 from pybpf.memory import Arena, Region
 from pybpf.uapi import BpfProgType as T
 
@@ -57,6 +57,7 @@ NET_SKB_PAD = 64
 XDP_METADATA_MAX = 32
 MAX_BPF_FUNC_ARGS = 12
 U16_MAX = 0xFFFF
+NO_QUEUE_MAPPING = U16_MAX  # skb->queue_mapping's "none"; a program cannot store it or above
 GSO_LEGACY_MAX_SIZE = 65536
 GSO_MAX_SEGS = 65535
 LOOPBACK_IFINDEX = 1
@@ -80,6 +81,9 @@ class CtxField:
     ``readers`` / ``writers`` None means every program type using the layout; ``packet`` is
     "data", "data_end" or "data_meta" for the u32 fields holding packet pointers;
     ``pointer`` marks 64-bit pointer fields (``__sk_buff.sk``, ``flow_keys``).
+    ``kernel_size`` is the width of the kernel field behind a UAPI slot when it is narrower
+    (net/core/filter.c's convert_ctx_access loads and stores that many bytes of it);
+    ``store_limit`` a value from which the kernel drops a store (queue_mapping).
     """
 
     name: str
@@ -89,10 +93,17 @@ class CtxField:
     writers: frozenset[T] = frozenset()
     packet: str | None = None
     pointer: bool = False
+    kernel_size: int | None = None
+    store_limit: int | None = None
 
     @property
     def end(self) -> int:
         return self.offset + self.size
+
+    @property
+    def stored(self) -> int:
+        """How many bytes of the field the kernel keeps."""
+        return self.kernel_size or self.size
 
     def readable_by(self, prog_type: T) -> bool:
         return self.readers is None or prog_type in self.readers
@@ -150,14 +161,17 @@ SK_BUFF = CtxLayout(
         CtxField("len", 0, 4),
         CtxField("pkt_type", 4, 4),
         CtxField("mark", 8, 4, writers=_TC | _CG),
-        CtxField("queue_mapping", 12, 4, writers=_TC),
-        *_u32s((("protocol", 16), ("vlan_present", 20), ("vlan_tci", 24), ("vlan_proto", 28))),
+        CtxField("queue_mapping", 12, 4, writers=_TC, kernel_size=2, store_limit=NO_QUEUE_MAPPING),
+        CtxField("protocol", 16, 4, kernel_size=2),
+        CtxField("vlan_present", 20, 4),
+        CtxField("vlan_tci", 24, 4, kernel_size=2),
+        CtxField("vlan_proto", 28, 4, kernel_size=2),
         CtxField("priority", 32, 4, writers=_TC | _CG),
         *_u32s((("ingress_ifindex", 36), ("ifindex", 40))),
-        CtxField("tc_index", 44, 4, writers=_TC),
+        CtxField("tc_index", 44, 4, writers=_TC, kernel_size=2),
         CtxField("cb", 48, 20, writers=_SF | _TC | _CG),
         CtxField("hash", 68, 4),
-        CtxField("tc_classid", 72, 4, readers=_TC, writers=_TC),
+        CtxField("tc_classid", 72, 4, readers=_TC, writers=_TC, kernel_size=2),
         CtxField("data", 76, 4, readers=_TC | _CG, packet="data"),
         CtxField("data_end", 80, 4, readers=_TC | _CG, packet="data_end"),
         CtxField("napi_id", 84, 4),
@@ -169,9 +183,9 @@ SK_BUFF = CtxLayout(
         CtxField("flow_keys", 144, 8, readers=frozenset({T.FLOW_DISSECTOR}), pointer=True),
         CtxField("tstamp", 152, 8, readers=_TC | _CG, writers=_TC | _CG),
         CtxField("wire_len", 160, 4, readers=_TC),
-        CtxField("gso_segs", 164, 4),
+        CtxField("gso_segs", 164, 4, kernel_size=2),
         CtxField("sk", 168, 8, pointer=True),
-        CtxField("gso_size", 176, 4),
+        CtxField("gso_size", 176, 4, kernel_size=2),
         CtxField("tstamp_type", 180, 1, readers=_TC),
         CtxField("hwtstamp", 184, 8, readers=_TC | _CG),
     ),
@@ -296,6 +310,43 @@ def prog_type_info(prog_type: T | str) -> ProgTypeInfo:
     if info is None:
         raise UnsupportedError("program type", str(prog_type))
     return info
+
+
+def convert_ctx_accesses(insns: Sequence[Instruction], prog_type: T) -> list[Instruction]:
+    """``insns`` with the ctx accesses :func:`ctx_accesses` finds rewritten where the kernel's
+    field is narrower than its UAPI slot, as convert_ctx_access rewrites them: a load or
+    store of the slot becomes one of ``kernel_size`` bytes at the same offset (loads
+    zero-extend, stores keep the low bytes), and a constant store the kernel drops
+    (``store_limit``) becomes a no-op jump. A register store at or above the limit is
+    stored truncated (the kernel's rewrite adds a compare-and-skip instruction, which would
+    move every later pc)."""
+    layout = prog_type_info(prog_type).ctx
+    narrow = {f.offset: f for f in layout.fields if f.kernel_size} if layout else {}
+    if not narrow:
+        return list(insns)
+    accesses = ctx_accesses(insns)
+    out = []
+    pc = 0
+    for insn in insns:
+        access = accesses.get(pc)
+        f = narrow.get(access.offset) if access is not None else None
+        if access is not None and f is not None and f.stored < access.size:
+            spec, limit = insn.spec, f.store_limit
+            if spec.shape is Shape.ST and limit is not None and insn.imm >= limit:
+                insn = Instruction(_JA.opcode)
+            else:
+                row = _row(spec.shape, spec.sem, 8 * f.stored)
+                insn = replace(insn, opcode=row.opcode)
+        out.append(insn)
+        pc += insn.slots
+    return out
+
+
+def _row(shape: Shape, sem: str, width: int) -> OpSpec:
+    return next(o for o in OPS if (o.shape, o.sem, o.width) == (shape, sem, width))
+
+
+_JA = next(o for o in OPS if o.shape is Shape.JA)
 
 
 # -- building contexts as BPF_PROG_TEST_RUN does ----------------------------------------------
@@ -636,7 +687,8 @@ def _build_skb(arena: Arena, prog_type: T, data: bytes | None, ctx: bytes | None
     sk = bytearray(SK_BUFF.size)
     for name, value in ints.items():
         f = SK_BUFF.by_name[name]
-        sk[f.offset : f.end] = value.to_bytes(f.size, "little")
+        # the kernel field keeps only its own width (gso_size is an unsigned short)
+        sk[f.offset : f.end] = (value & ((1 << 8 * f.stored) - 1)).to_bytes(f.size, "little")
     for name, blob in raw.items():
         f = SK_BUFF.by_name[name]
         sk[f.offset : f.end] = blob

@@ -32,10 +32,6 @@ ENGINES = ("interp", "jit")
 
 # Comparisons pybpf does not meet yet: golden case -> the precise difference (kernel 6.18).
 KNOWN_DIFFERENCES: dict[str, str] = {
-    "tc_fields": (
-        "map seen[10] (tc_classid read back after the first of repeat=2 wrote 0x10002): "
-        "kernel 0x00000002 (qdisc_skb_cb tc_classid is a u16), pybpf 0x00010002"
-    ),
     "xdp_multi_buffer": (
         "step 0: a 4042-byte XDP packet: the kernel runs it (linear part 3520 bytes, the rest "
         "in fragments; retval 3, data_out all 4042 bytes), pybpf raises UnsupportedError "
