@@ -272,6 +272,52 @@ def test_xdp_adjust_tail_limits(arena: Arena) -> None:
     assert xdp_fields(h)[1] == h.run.packet.hard_end  # type: ignore[union-attr]
 
 
+BIG = bytes((i * 13 + 5) & 0xFF for i in range(5000))
+
+
+def test_xdp_multi_buffer_layout(arena: Arena) -> None:
+    # test_run: 4096 - 256 headroom - 320 skb_shared_info = 3520 linear bytes, the rest in
+    # page-sized fragments; data_out is the linear part followed by the fragments
+    h, built = harness(arena, T.XDP, BIG)
+    p = h.run.packet
+    assert p is not None and p.length == 3520 and [f.size for f in p.frags] == [1480]
+    assert h.call("xdp_get_buff_len", h.run.ctx_addr) == 5000
+    assert built.data_out() == BIG
+    pages = build_context(arena, T.XDP, bytes(3520 + 2 * 4096 + 7)).packet
+    assert pages is not None and [f.size for f in pages.frags] == [4096, 4096, 7]
+
+
+def test_xdp_load_and_store_bytes_across_fragments(arena: Arena) -> None:
+    h, built = harness(arena, T.XDP, BIG)
+    ctx, buf = h.run.ctx_addr, h.mem(bytes(64))
+    assert h.call("xdp_load_bytes", ctx, 3500, buf, 40) == 0
+    assert h.read(buf, 40) == BIG[3500:3540]
+    assert h.call("xdp_load_bytes", ctx, 4990, buf, 10) == 0
+    assert h.read(buf, 10) == BIG[4990:]
+    new = h.mem(bytes(range(30)))
+    assert h.call("xdp_store_bytes", ctx, 3510, new, 30) == 0
+    assert built.data_out() == BIG[:3510] + bytes(range(30)) + BIG[3540:]
+    assert h.call("xdp_load_bytes", ctx, 4991, buf, 10) == -errno.EINVAL  # past the end
+    assert h.call("xdp_store_bytes", ctx, 0x10000, buf, 1) == -errno.EFAULT
+    small, _ = harness(arena, T.XDP, PKT)
+    assert small.call("xdp_load_bytes", small.run.ctx_addr, 2, buf, 4) == 0
+    assert small.read(buf, 4) == PKT[2:6]
+
+
+def test_xdp_adjust_tail_with_fragments(arena: Arena) -> None:
+    h, built = harness(arena, T.XDP, BIG)
+    ctx = h.run.ctx_addr
+    assert h.call("xdp_adjust_tail", ctx, 4096 - 1480 + 1) == -errno.EINVAL  # past the page
+    assert h.call("xdp_adjust_tail", ctx, 20) == 0  # the last fragment grows, zero-filled
+    assert built.data_out() == BIG + bytes(20)
+    assert h.call("xdp_adjust_tail", ctx, -(5020 - 13)) == -errno.EINVAL  # below 14 bytes
+    assert h.call("xdp_adjust_tail", ctx, -1510) == 0  # frees the fragment, 10 linear bytes
+    p = h.run.packet
+    assert p is not None and not p.frags and p.length == 3510
+    assert built.data_out() == BIG[:3510]
+    assert h.call("xdp_get_buff_len", ctx) == 3510
+
+
 def test_xdp_adjust_meta_limits(arena: Arena) -> None:
     pkt = bytes(range(60))
     h, built = harness(arena, T.XDP, pkt)

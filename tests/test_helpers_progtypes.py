@@ -149,13 +149,14 @@ def test_xdp_user_ctx_metadata(arena: Arena) -> None:
         (struct.pack("<6I", 5, 60, 0, 0, 0, 0), 60, RunInputError, errno.EINVAL),  # unaligned
         (struct.pack("<6I", 36, 60, 0, 0, 0, 0), 60, RunInputError, errno.EINVAL),  # > 32
         (struct.pack("<6I", 0, 61, 0, 0, 0, 0), 60, RunInputError, errno.EINVAL),  # end > len
+        (struct.pack("<6I", 0, 59, 0, 0, 0, 0), 60, RunInputError, errno.EINVAL),  # end < len
         (struct.pack("<6I", 0, 60, 0, 0, 0, 1), 60, RunInputError, errno.EINVAL),  # egress
         (struct.pack("<6I", 0, 60, 0, 0, 1, 0), 60, RunInputError, errno.EINVAL),  # rxq alone
         (struct.pack("<6I", 0, 60, 0, 0, 0, 0) + b"\1", 60, RunInputError, errno.E2BIG),
         (struct.pack("<6I", 0, 60, 0, 99, 0, 0), 60, RunInputError, errno.ENODEV),  # only lo
         (struct.pack("<6I", 0, 60, 0, 1, 1, 0), 60, RunInputError, errno.EINVAL),  # lo: 1 rxq
         (None, 13, RunInputError, errno.EINVAL),  # shorter than an Ethernet header
-        (None, 4000, UnsupportedError, 0),  # needs XDP fragments
+        (None, 3520 + 17 * 4096 + 1, RunInputError, errno.ENOMEM),  # over MAX_SKB_FRAGS
     ],
 )
 def test_xdp_refused_inputs(

@@ -142,6 +142,15 @@ class MapTable:
 
 
 @dataclass(slots=True)
+class Frag:
+    """One fragment of a multi-buffer XDP packet (an skb_shared_info frag): a page of the
+    Arena holding the packet's bytes ``[start, start + size)``."""
+
+    start: int
+    size: int
+
+
+@dataclass(slots=True)
 class PacketState:
     """Where the packet is, in the Arena, and which ctx fields mirror its pointers.
 
@@ -149,7 +158,8 @@ class PacketState:
     ``frame_sz`` minus the reserved skb_shared_info tail); ``data_meta <= data <= data_end``.
     ``ctx_fields`` maps "data" / "data_end" / "data_meta" to the ctx offset of the u32 field
     that must be rewritten when a helper moves that pointer. ``frame_reserved`` is the
-    ``struct xdp_frame`` room at the head the kernel never lets data reach.
+    ``struct xdp_frame`` room at the head the kernel never lets data reach. ``frags`` are
+    an XDP packet's bytes past the linear part, in order (``frag_room`` bytes each at most).
     """
 
     region: Region
@@ -162,10 +172,16 @@ class PacketState:
     ctx_fields: dict[str, int]
     frame_reserved: int = 0
     meta_supported: bool = True
+    frags: list[Frag] = field(default_factory=list)
+    frag_room: int = 0
 
     @property
     def length(self) -> int:
         return self.data_end - self.data
+
+    @property
+    def frags_size(self) -> int:
+        return sum(f.size for f in self.frags)
 
 
 @dataclass(frozen=True, slots=True)

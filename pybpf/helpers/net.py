@@ -37,6 +37,7 @@ ETH_HLEN = 14
 INT_MAX = (1 << 31) - 1
 ENOTSUPP = 524  # the kernel-internal errno bpf_xdp_adjust_meta returns
 XDP_METADATA_MAX = 32
+U16_MAX = 0xFFFF
 
 BPF_F_RECOMPUTE_CSUM = 1 << 0
 BPF_F_INVALIDATE_HASH = 1 << 1
@@ -206,6 +207,12 @@ def _xdp_adjust_head(run: RunContext, r1: int, r2: int, r3: int, r4: int, r5: in
 def _xdp_adjust_tail(run: RunContext, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
     p = _packet(run, "bpf_xdp_adjust_tail")
     offset = _s32(r2)
+    if p.frags:
+        return (
+            _xdp_frags_shrink_tail(run, p, -offset)
+            if offset < 0
+            else _xdp_frags_grow(run, p, offset)
+        )
     data_end = p.data_end + offset
     if data_end > p.hard_end or data_end < p.data + ETH_HLEN:
         return -errno.EINVAL
@@ -214,6 +221,78 @@ def _xdp_adjust_tail(run: RunContext, r1: int, r2: int, r3: int, r4: int, r5: in
     p.data_end = data_end
     run.sync_packet_fields()
     return 0
+
+
+def _xdp_frags_grow(run: RunContext, p: PacketState, offset: int) -> int:
+    """bpf_xdp_frags_increase_tail: the last fragment grows into its page (zero-filled)."""
+    last = p.frags[-1]
+    if offset > p.frag_room - last.size:
+        return -errno.EINVAL
+    run.write(last.start + last.size, bytes(offset))
+    last.size += offset
+    return 0
+
+
+def _xdp_frags_shrink_tail(run: RunContext, p: PacketState, offset: int) -> int:
+    """bpf_xdp_frags_shrink_tail: fragments shrink from the last one, emptied ones are
+    released; what is left once none remains comes off the linear part."""
+    if offset > p.length + p.frags_size - ETH_HLEN:
+        return -errno.EINVAL
+    while p.frags and offset > 0:
+        last = p.frags[-1]
+        shrink = min(offset, last.size)
+        last.size -= shrink
+        offset -= shrink
+        if not last.size:
+            p.frags.pop()
+    if not p.frags:
+        p.data_end -= offset
+        run.sync_packet_fields()
+    return 0
+
+
+def _xdp_pieces(p: PacketState) -> list[tuple[int, int]]:
+    """The packet as (address, length) pieces: the linear part from data, then the frags."""
+    return [(p.data, p.length), *((f.start, f.size) for f in p.frags)]
+
+
+def _xdp_copy(run: RunContext, r2: int, r3: int, r4: int, store: bool) -> int:
+    """bpf_xdp_load_bytes / bpf_xdp_store_bytes: ``len`` bytes at ``offset`` of the whole
+    packet (linear part and fragments), to or from the buffer at ``r3``."""
+    p = _packet(run, "bpf_xdp_store_bytes" if store else "bpf_xdp_load_bytes")
+    offset, size = r2 & _M32, r4 & _M32
+    if offset > U16_MAX or size > U16_MAX:
+        return -errno.EFAULT
+    if offset + size > p.length + p.frags_size:
+        return -errno.EINVAL
+    done = 0
+    for addr, length in _xdp_pieces(p):
+        if offset >= length:
+            offset -= length
+            continue
+        n = min(length - offset, size - done)
+        if store:
+            run.write(addr + offset, run.read(r3 + done, n))
+        else:
+            run.write(r3 + done, run.read(addr + offset, n))
+        done += n
+        offset = 0
+        if done == size:
+            break
+    return 0
+
+
+def _xdp_load_bytes(run: RunContext, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
+    return _xdp_copy(run, r2, r3, r4, store=False)
+
+
+def _xdp_store_bytes(run: RunContext, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
+    return _xdp_copy(run, r2, r3, r4, store=True)
+
+
+def _xdp_get_buff_len(run: RunContext, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
+    p = _packet(run, "bpf_xdp_get_buff_len")
+    return p.length + p.frags_size
 
 
 def _xdp_adjust_meta(run: RunContext, r1: int, r2: int, r3: int, r4: int, r5: int) -> int:
@@ -355,5 +434,29 @@ NET_HELPERS: tuple[HelperDecl, ...] = (
         _xdp_adjust_tail,
         CHANGES,
         XDP_ONLY,
+    ),
+    HelperDecl(
+        188,
+        "xdp_get_buff_len",
+        RetKind.INTEGER,
+        (ARG_PTR_TO_CTX,),
+        _xdp_get_buff_len,
+        prog_types=XDP_ONLY,
+    ),
+    HelperDecl(
+        189,
+        "xdp_load_bytes",
+        RetKind.INTEGER,
+        (ARG_PTR_TO_CTX, ARG_ANYTHING, ARG_PTR_TO_UNINIT_MEM, ARG_CONST_SIZE),
+        _xdp_load_bytes,
+        prog_types=XDP_ONLY,
+    ),
+    HelperDecl(
+        190,
+        "xdp_store_bytes",
+        RetKind.INTEGER,
+        (ARG_PTR_TO_CTX, ARG_ANYTHING, ARG_PTR_TO_MEM | MEM_RDONLY, ARG_CONST_SIZE),
+        _xdp_store_bytes,
+        prog_types=XDP_ONLY,
     ),
 )

@@ -7,13 +7,16 @@ write, which u32 fields are packet pointers, the return range); the object layer
 the declarations' ``prog_types`` (:meth:`ProgTypeInfo.helpers`).
 
 Offsets are the UAPI header's (include/uapi/linux/bpf.h, asm/ptrace.h for x86-64
-``pt_regs``). Contexts are laid out as net/bpf/test_run.c lays them out (Linux 6.6):
+``pt_regs``). Contexts are laid out as net/bpf/test_run.c lays them out (Linux 6.18):
 
 - xdp: a 4096-byte frame; 256 bytes of headroom (XDP_PACKET_HEADROOM, less the metadata a
   user ctx asks for), the packet, and 320 bytes (the x86-64 skb_shared_info) reserved at the
   end; the first 40 bytes (``struct xdp_frame``) are never reachable by adjust_head/meta.
-  ``data_out`` starts at ``data_meta``; a user ctx gives ``data`` = metadata length and
-  ``data_end``, and gets them back as offsets from ``data_meta``.
+  A packet longer than that linear room (3520 bytes with no metadata) continues in up to
+  17 page-sized fragments (multi-buffer XDP), whatever the program's xdp.frags flag.
+  ``data_out`` starts at ``data_meta`` and ends with the fragments; a user ctx gives
+  ``data`` = metadata length and ``data_end`` (the whole length), and gets them back as
+  offsets from ``data_meta``.
 - __sk_buff types: 64 bytes of headroom (NET_SKB_PAD); ``protocol`` and ``pkt_type`` come
   from the Ethernet header as eth_type_trans sets them on the loopback device; tc programs
   see the packet from the Ethernet header, socket_filter and cgroup_skb from the network
@@ -40,7 +43,7 @@ from types import MappingProxyType
 from typing import Any
 
 from pybpf.errors import RunInputError, UnsupportedError
-from pybpf.helpers.context import PacketState, RunContext
+from pybpf.helpers.context import Frag, PacketState, RunContext
 from pybpf.helpers.ctxaccess import ctx_accesses, max_ctx_offset
 from pybpf.helpers.decl import Decl, HelperSet
 from pybpf.helpers.table import DEFAULT_HELPERS
@@ -55,6 +58,7 @@ XDP_FRAME_SIZE = 40  # sizeof(struct xdp_frame) on x86-64
 SKB_SHARED_INFO = 320  # SKB_DATA_ALIGN(sizeof(struct skb_shared_info)) on x86-64
 NET_SKB_PAD = 64
 XDP_METADATA_MAX = 32
+MAX_SKB_FRAGS = 17  # CONFIG_MAX_SKB_FRAGS default
 MAX_BPF_FUNC_ARGS = 12
 U16_MAX = 0xFFFF
 NO_QUEUE_MAPPING = U16_MAX  # skb->queue_mapping's "none"; a program cannot store it or above
@@ -384,7 +388,8 @@ class BuiltContext:
         if p is None:
             return None
         if self.prog_type is T.XDP:
-            return self.arena.read(p.data_meta, p.data_end - p.data_meta)
+            linear = self.arena.read(p.data_meta, p.data_end - p.data_meta)
+            return linear + b"".join(self.arena.read(f.start, f.size) for f in p.frags)
         body = self.arena.read(p.data, p.data_end - p.data)
         return body if self.l2 else bytes(ETH_HLEN) + body
 
@@ -495,26 +500,36 @@ def _build_xdp(arena: Arena, data: bytes | None, ctx: bytes | None) -> BuiltCont
     ingress = rx_queue = egress = 0
     if user is not None:
         d, d_end, d_meta, ingress, rx_queue, egress = struct.unpack("<6I", user)
-        if d_meta or d_end > size or d > d_end:
+        if d_meta or d_end != size or d > d_end:
             raise RunInputError(
-                errno.EINVAL, "xdp_md: data_meta must be 0, data <= data_end <= len"
+                errno.EINVAL, "xdp_md: data_meta must be 0, data <= data_end == len"
             )
         if d & 3 or d > XDP_METADATA_MAX or d > headroom - XDP_FRAME_SIZE:
             raise RunInputError(errno.EINVAL, f"xdp_md: metadata length {d} invalid")
-        meta_sz, linear = d, d_end
+        meta_sz = d
         headroom -= meta_sz
-    max_linear = PAGE_SIZE - headroom - SKB_SHARED_INFO
-    linear = min(linear, max_linear)
-    if size - meta_sz < ETH_HLEN:
-        raise RunInputError(errno.EINVAL, f"packet of {size - meta_sz} bytes, at least 14")
+    # test_run keeps what fits the page beside the headroom and the skb_shared_info tail
+    # linear (metadata included) and puts the rest in page-sized fragments, for every
+    # program (the xdp.frags flag only says the program copes with them).
+    linear = min(size, PAGE_SIZE - headroom - SKB_SHARED_INFO)
+    if linear < ETH_HLEN:
+        raise RunInputError(errno.EINVAL, f"packet of {linear} bytes, at least 14")
     if user is not None:
         _check_xdp_rxq(ingress, rx_queue, egress)
-    if size > linear:
-        raise UnsupportedError("xdp multi-buffer packets", f"{size} bytes > {linear} linear")
+    if -(-(size - linear) // PAGE_SIZE) > MAX_SKB_FRAGS:
+        raise RunInputError(errno.ENOMEM, f"packet of {size} bytes needs over 17 fragments")
     frame = _alloc(arena, PAGE_SIZE, "packet", "xdp frame")
     ctx_region = _alloc(arena, XDP_MD.size, "ctx", "xdp_md")
     start = frame.start + headroom
-    arena.write(start, data)
+    arena.write(start, data[:linear])
+    regions = [frame, ctx_region]
+    frags = []
+    for at in range(linear, size, PAGE_SIZE):
+        page = _alloc(arena, PAGE_SIZE, "packet", "xdp frag")
+        chunk = data[at : at + PAGE_SIZE]
+        arena.write(page.start, chunk)
+        regions.append(page)
+        frags.append(Frag(page.start, len(chunk)))
     packet = PacketState(
         region=frame,
         hard_start=frame.start,
@@ -525,6 +540,8 @@ def _build_xdp(arena: Arena, data: bytes | None, ctx: bytes | None) -> BuiltCont
         ctx_addr=ctx_region.start,
         ctx_fields={n: f.offset for n, f in XDP_MD.packet_fields.items()},
         frame_reserved=XDP_FRAME_SIZE,
+        frags=frags,
+        frag_room=PAGE_SIZE,
     )
     fields = (
         packet.data,
@@ -535,9 +552,7 @@ def _build_xdp(arena: Arena, data: bytes | None, ctx: bytes | None) -> BuiltCont
         0,
     )
     arena.write(ctx_region.start, struct.pack("<6I", *fields))
-    return BuiltContext(
-        arena, T.XDP, ctx_region.start, XDP_MD.size, [frame, ctx_region], packet, user
-    )
+    return BuiltContext(arena, T.XDP, ctx_region.start, XDP_MD.size, regions, packet, user)
 
 
 def _check_xdp_rxq(ingress: int, rx_queue: int, egress: int) -> None:

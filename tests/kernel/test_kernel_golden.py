@@ -32,11 +32,6 @@ ENGINES = ("interp", "jit")
 
 # Comparisons pybpf does not meet yet: golden case -> the precise difference (kernel 6.18).
 KNOWN_DIFFERENCES: dict[str, str] = {
-    "xdp_multi_buffer": (
-        "step 0: a 4042-byte XDP packet: the kernel runs it (linear part 3520 bytes, the rest "
-        "in fragments; retval 3, data_out all 4042 bytes), pybpf raises UnsupportedError "
-        "'xdp multi-buffer packets'"
-    ),
 }
 
 
