@@ -31,8 +31,7 @@ GOLDEN = sorted((HERE / "golden").glob("*.json"))
 ENGINES = ("interp", "jit")
 
 # Comparisons pybpf does not meet yet: golden case -> the precise difference (kernel 6.18).
-KNOWN_DIFFERENCES: dict[str, str] = {
-}
+KNOWN_DIFFERENCES: dict[str, str] = {}
 
 
 def _load(path: Path) -> dict[str, Any]:
