@@ -1,5 +1,6 @@
 /* Native side of the benchmarks: the same sources, compiled with -O2 for the host, timed.
- * Usage: native NAME N REPEAT -> prints "<result> <best ns per call>". */
+ * Usage: native NAME N REPEAT [LEN] -> prints "<result> <best ns per call>"; LEN is the size
+ * of the buffer a benchmark over memory (packet) gets, as benchmarks/run.py passes it. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,15 @@
 #include "arith.c"
 #include "stack.c"
 #include "calls.c"
+#include "packet.c"
+
+static unsigned char *buffer;
+static unsigned long long buffer_len;
+
+static unsigned long long bench_packet_buffer(unsigned long long n)
+{
+	return bench_packet(buffer, buffer_len, n);
+}
 
 static double now_ns(void)
 {
@@ -21,7 +31,11 @@ int main(int argc, char **argv)
 {
 	unsigned long long (*fn)(unsigned long long);
 
-	if (argc != 4)
+	if (argc != 4 && argc != 5)
+		return 2;
+	buffer_len = argc == 5 ? strtoull(argv[4], NULL, 0) : 0;
+	buffer = calloc(buffer_len ? buffer_len : 1, 1);
+	if (!buffer)
 		return 2;
 	if (!strcmp(argv[1], "arith"))
 		fn = bench_arith;
@@ -29,6 +43,8 @@ int main(int argc, char **argv)
 		fn = bench_stack;
 	else if (!strcmp(argv[1], "calls"))
 		fn = bench_calls;
+	else if (!strcmp(argv[1], "packet"))
+		fn = bench_packet_buffer;
 	else
 		return 2;
 	unsigned long long n = strtoull(argv[2], NULL, 0), result = 0;
