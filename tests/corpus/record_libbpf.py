@@ -35,79 +35,35 @@ import json
 import os
 import re
 import sys
-from ctypes import POINTER, c_bool, c_char_p, c_int, c_size_t, c_uint, c_uint32, c_uint64, c_void_p
+from ctypes import c_char_p, c_size_t, c_void_p
 from pathlib import Path
+
+# Run as a script, Python puts this directory first on sys.path; the libbpf bindings are
+# shared with the kernel-golden recorder one level up.
+sys.path.append(str(Path(__file__).resolve().parents[1]))
+from libbpf_ctypes import LIBBPF_SONAME, PRINT_FN, Libbpf
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 FORMAT = 1
 BPF_MAP_TYPE_STRUCT_OPS = 26
-
-LIBBPF_PRINT_FN = ctypes.CFUNCTYPE(c_int, c_int, c_char_p, c_void_p)
-
-
-def _bind(lib: ctypes.CDLL) -> None:
-    sig = {
-        "libbpf_major_version": (c_uint32, []),
-        "libbpf_minor_version": (c_uint32, []),
-        "libbpf_bpf_prog_type_str": (c_char_p, [c_int]),
-        "libbpf_bpf_map_type_str": (c_char_p, [c_int]),
-        "libbpf_bpf_attach_type_str": (c_char_p, [c_int]),
-        "libbpf_set_print": (c_void_p, [LIBBPF_PRINT_FN]),
-        "libbpf_strerror": (c_int, [c_int, c_char_p, c_size_t]),
-        "bpf_object__open_file": (c_void_p, [c_char_p, c_void_p]),
-        "bpf_object__load": (c_int, [c_void_p]),
-        "bpf_object__close": (None, [c_void_p]),
-        "bpf_object__name": (c_char_p, [c_void_p]),
-        "bpf_object__kversion": (c_uint, [c_void_p]),
-        "bpf_object__next_program": (c_void_p, [c_void_p, c_void_p]),
-        "bpf_object__next_map": (c_void_p, [c_void_p, c_void_p]),
-        "bpf_program__name": (c_char_p, [c_void_p]),
-        "bpf_program__section_name": (c_char_p, [c_void_p]),
-        "bpf_program__type": (c_int, [c_void_p]),
-        "bpf_program__expected_attach_type": (c_int, [c_void_p]),
-        "bpf_program__autoload": (c_bool, [c_void_p]),
-        "bpf_program__flags": (c_uint32, [c_void_p]),
-        "bpf_program__insn_cnt": (c_size_t, [c_void_p]),
-        "bpf_map__name": (c_char_p, [c_void_p]),
-        "bpf_map__type": (c_int, [c_void_p]),
-        "bpf_map__key_size": (c_uint32, [c_void_p]),
-        "bpf_map__value_size": (c_uint32, [c_void_p]),
-        "bpf_map__max_entries": (c_uint32, [c_void_p]),
-        "bpf_map__map_flags": (c_uint32, [c_void_p]),
-        "bpf_map__numa_node": (c_uint32, [c_void_p]),
-        "bpf_map__map_extra": (c_uint64, [c_void_p]),
-        "bpf_map__is_internal": (c_bool, [c_void_p]),
-        "bpf_map__autocreate": (c_bool, [c_void_p]),
-        "bpf_map__btf_key_type_id": (c_uint32, [c_void_p]),
-        "bpf_map__btf_value_type_id": (c_uint32, [c_void_p]),
-        "bpf_map__inner_map": (c_void_p, [c_void_p]),
-        "bpf_map__get_pin_path": (c_char_p, [c_void_p]),
-        "bpf_map__set_pin_path": (c_int, [c_void_p, c_char_p]),
-        "bpf_map__initial_value": (c_void_p, [c_void_p, POINTER(c_size_t)]),
-    }
-    for name, (restype, argtypes) in sig.items():
-        fn = getattr(lib, name)
-        fn.restype, fn.argtypes = restype, argtypes
+LIBBPF_WARN = 0
 
 
-class Libbpf:
+class LoggingLibbpf(Libbpf):
+    """libbpf with its warnings collected (they explain a failed prepare or load)."""
+
     def __init__(self, path: str) -> None:
-        self.lib = ctypes.CDLL(path, use_errno=True)
-        _bind(self.lib)
+        super().__init__(path)
         self.log: list[str] = []
-        self._printer = LIBBPF_PRINT_FN(self._print)
+        self._printer = PRINT_FN(self._print)
         self._libc = ctypes.CDLL(None)
         self._libc.vsnprintf.argtypes = [c_char_p, c_size_t, c_char_p, c_void_p]
         self.lib.libbpf_set_print(self._printer)
-        self.has_prepare = hasattr(self.lib, "bpf_object__prepare")
-        if self.has_prepare:
-            self.lib.bpf_object__prepare.restype = c_int
-            self.lib.bpf_object__prepare.argtypes = [c_void_p]
 
     def _print(self, level: int, fmt: bytes, args: int) -> int:
         # libbpf hands over a va_list; on x86-64 that is a pointer vsnprintf accepts as is.
-        if level == 0:  # LIBBPF_WARN
+        if level == LIBBPF_WARN:
             buf = ctypes.create_string_buffer(4096)
             self._libc.vsnprintf(buf, len(buf), fmt, args)
             self.log.append(buf.value.decode(errors="replace").strip())
@@ -117,43 +73,12 @@ class Libbpf:
         log, self.log = self.log, []
         return log
 
-    @property
-    def version(self) -> str:
-        return f"{self.lib.libbpf_major_version()}.{self.lib.libbpf_minor_version()}"
-
-    def strerror(self, err: int) -> str:
-        buf = ctypes.create_string_buffer(256)
-        self.lib.libbpf_strerror(err, buf, len(buf))
-        return f"{err}: {buf.value.decode()}"
-
-    def open(self, path: Path) -> int:
-        obj = self.lib.bpf_object__open_file(str(path).encode(), None)
-        if not obj:
-            raise OSError(ctypes.get_errno(), f"bpf_object__open_file({path}) failed")
-        return obj
-
-    def programs(self, obj: int) -> list[int]:
-        out, prog = [], None
-        while True:
-            prog = self.lib.bpf_object__next_program(obj, prog)
-            if not prog:
-                return out
-            out.append(prog)
-
-    def maps(self, obj: int) -> list[int]:
-        out, m = [], None
-        while True:
-            m = self.lib.bpf_object__next_map(obj, m)
-            if not m:
-                return out
-            out.append(m)
-
 
 def _str(raw: bytes | None) -> str | None:
     return raw.decode() if raw is not None else None
 
 
-def _program(lb: Libbpf, prog: int) -> dict:
+def _program(lb: LoggingLibbpf, prog: int) -> dict:
     lib = lb.lib
     ptype = lib.bpf_program__type(prog)
     attach = lib.bpf_program__expected_attach_type(prog)
@@ -183,7 +108,7 @@ def _struct_ops_value(raw: bytes, programs: dict[int, str]) -> tuple[str, dict[s
     return data.hex(), members
 
 
-def _map(lb: Libbpf, m: int, programs: dict[int, str], *, inner: bool = False) -> dict:
+def _map(lb: LoggingLibbpf, m: int, programs: dict[int, str], *, inner: bool = False) -> dict:
     lib = lb.lib
     mtype = lib.bpf_map__type(m)
     out = {
@@ -218,8 +143,8 @@ def _map(lb: Libbpf, m: int, programs: dict[int, str], *, inner: bool = False) -
     return out
 
 
-def _prepared_counts(lb: Libbpf, path: Path) -> dict:
-    if not lb.has_prepare:
+def _prepared_counts(lb: LoggingLibbpf, path: Path) -> dict:
+    if not lb.has("bpf_object__prepare"):
         return {"error": f"libbpf {lb.version} has no bpf_object__prepare"}
     obj = lb.open(path)
     lb.take_log()
@@ -239,7 +164,7 @@ def _prepared_counts(lb: Libbpf, path: Path) -> dict:
         lb.lib.bpf_object__close(obj)
 
 
-def _kernel_load(lb: Libbpf, path: Path) -> dict:
+def _kernel_load(lb: LoggingLibbpf, path: Path) -> dict:
     obj = lb.open(path)
     try:
         for m in lb.maps(obj):
@@ -261,7 +186,7 @@ def running_kernel_version() -> int:
     return (major << 16) + (minor << 8) + min(patch, 255)
 
 
-def record(lb: Libbpf, path: Path) -> dict:
+def record(lb: LoggingLibbpf, path: Path) -> dict:
     obj = lb.open(path)
     programs = {p: lb.lib.bpf_program__name(p).decode() for p in lb.programs(obj)}
     try:
@@ -286,10 +211,10 @@ def record(lb: Libbpf, path: Path) -> dict:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--libbpf", default="libbpf.so.1", help="the libbpf shared library")
+    parser.add_argument("--libbpf", default=LIBBPF_SONAME, help="the libbpf shared library")
     parser.add_argument("objects", nargs="*", type=Path)
     args = parser.parse_args(argv)
-    lb = Libbpf(args.libbpf)
+    lb = LoggingLibbpf(args.libbpf)
     objects = args.objects or sorted(HERE.glob("*.o"))
     (HERE / "expected").mkdir(exist_ok=True)
     objects = [p.resolve() for p in objects]

@@ -26,22 +26,14 @@ import json
 import os
 import platform
 import sys
-from ctypes import (
-    CFUNCTYPE,
-    POINTER,
-    Structure,
-    c_char_p,
-    c_int,
-    c_size_t,
-    c_uint32,
-    c_uint64,
-    c_void_p,
-    create_string_buffer,
-)
+from ctypes import c_uint32, c_void_p, create_string_buffer
 from pathlib import Path
 
-# Run as a script, Python puts this directory first on sys.path: `cases` is found from anywhere.
+# Run as a script, Python puts this directory first on sys.path: `cases` is found from anywhere;
+# the libbpf bindings are shared with the corpus recorder one level up.
+sys.path.append(str(Path(__file__).resolve().parents[1]))
 from cases import CASES, Case, Prep, Step
+from libbpf_ctypes import LIBBPF_SONAME, SAMPLE_CB, Libbpf, LibbpfError, TestRunOpts, check
 
 from pybpf.uapi import BpfMapType, BpfProgType
 
@@ -62,81 +54,12 @@ NOT_DUMPED = {
 PERCPU = {BpfMapType.PERCPU_ARRAY, BpfMapType.PERCPU_HASH, BpfMapType.LRU_PERCPU_HASH}
 
 
-class TestRunOpts(Structure):
-    """struct bpf_test_run_opts of libbpf 1.1 (bpf.h)."""
-
-    _fields_ = [
-        ("sz", c_size_t),
-        ("data_in", c_void_p),
-        ("data_out", c_void_p),
-        ("data_size_in", c_uint32),
-        ("data_size_out", c_uint32),
-        ("ctx_in", c_void_p),
-        ("ctx_out", c_void_p),
-        ("ctx_size_in", c_uint32),
-        ("ctx_size_out", c_uint32),
-        ("retval", c_uint32),
-        ("repeat", c_int),
-        ("duration", c_uint32),
-        ("flags", c_uint32),
-        ("cpu", c_uint32),
-        ("batch_size", c_uint32),
-    ]
-
-
-SAMPLE_CB = CFUNCTYPE(c_int, c_void_p, c_void_p, c_size_t)
-
-
-class KernelError(RuntimeError):
-    pass
-
-
-def _libbpf() -> ctypes.CDLL:
-    lib = ctypes.CDLL("libbpf.so.1", use_errno=True)
-    sigs = {
-        "bpf_object__open_file": (c_void_p, [c_char_p, c_void_p]),
-        "bpf_object__load": (c_int, [c_void_p]),
-        "bpf_object__close": (None, [c_void_p]),
-        "bpf_object__find_program_by_name": (c_void_p, [c_void_p, c_char_p]),
-        "bpf_object__find_map_by_name": (c_void_p, [c_void_p, c_char_p]),
-        "bpf_object__next_map": (c_void_p, [c_void_p, c_void_p]),
-        "bpf_program__fd": (c_int, [c_void_p]),
-        "bpf_program__type": (c_int, [c_void_p]),
-        "bpf_map__fd": (c_int, [c_void_p]),
-        "bpf_map__name": (c_char_p, [c_void_p]),
-        "bpf_map__type": (c_int, [c_void_p]),
-        "bpf_map__key_size": (c_uint32, [c_void_p]),
-        "bpf_map__value_size": (c_uint32, [c_void_p]),
-        "bpf_map__is_internal": (ctypes.c_bool, [c_void_p]),
-        "bpf_map_update_elem": (c_int, [c_int, c_void_p, c_void_p, c_uint64]),
-        "bpf_map_lookup_elem": (c_int, [c_int, c_void_p, c_void_p]),
-        "bpf_map_lookup_and_delete_elem": (c_int, [c_int, c_void_p, c_void_p]),
-        "bpf_map_get_next_key": (c_int, [c_int, c_void_p, c_void_p]),
-        "bpf_prog_test_run_opts": (c_int, [c_int, POINTER(TestRunOpts)]),
-        "libbpf_num_possible_cpus": (c_int, []),
-        "ring_buffer__new": (c_void_p, [c_int, SAMPLE_CB, c_void_p, c_void_p]),
-        "ring_buffer__consume": (c_int, [c_void_p]),
-        "ring_buffer__free": (None, [c_void_p]),
-    }
-    for name, (restype, argtypes) in sigs.items():
-        fn = getattr(lib, name)
-        fn.restype = restype
-        fn.argtypes = argtypes
-    return lib
-
-
-def _check(rc: int, what: str) -> None:
-    if rc < 0:
-        code = -rc if rc != -1 else ctypes.get_errno()
-        raise KernelError(f"{what}: {errno.errorcode.get(code, code)} ({os.strerror(code)})")
-
-
 def refuse_unless_permitted() -> None:
     """Stop with a clear message when this machine cannot load BPF programs."""
     if os.geteuid() != 0:
         sys.exit("record.py: needs root (CAP_BPF + CAP_NET_ADMIN) to load programs; refusing")
     try:
-        ctypes.CDLL("libbpf.so.1")
+        ctypes.CDLL(LIBBPF_SONAME)
     except OSError as e:
         sys.exit(f"record.py: libbpf.so.1 not found ({e}); install libbpf1")
     libc = ctypes.CDLL(None, use_errno=True)
@@ -151,23 +74,16 @@ def refuse_unless_permitted() -> None:
 
 class Recorder:
     def __init__(self) -> None:
-        self.lib = _libbpf()
+        self.lb = Libbpf()
+        self.lib = self.lb.lib
         self.ncpus = self.lib.libbpf_num_possible_cpus()
 
     # ------------------------------------------------------------ map helpers
 
-    def _maps(self, obj: int) -> list[int]:
-        out, m = [], None
-        while True:
-            m = self.lib.bpf_object__next_map(obj, m)
-            if not m:
-                return out
-            out.append(m)
-
     def _map(self, obj: int, name: str) -> int:
         m = self.lib.bpf_object__find_map_by_name(obj, name.encode())
         if not m:
-            raise KernelError(f"no map {name!r}")
+            raise LibbpfError(f"no map {name!r}")
         return m
 
     def _value_buf_size(self, m: int) -> int:
@@ -200,8 +116,8 @@ class Recorder:
             ref = c_uint32(self.lib.bpf_map__fd(self._map(obj, prep.target)))
             rc = self.lib.bpf_map_update_elem(fd, key, ctypes.byref(ref), prep.flags)
         else:
-            raise KernelError(f"unknown preparation {prep.op!r}")
-        _check(rc, f"prepare {prep}")
+            raise LibbpfError(f"unknown preparation {prep.op!r}")
+        check(rc, f"prepare {prep}")
 
     def _dump(self, m: int) -> dict[str, str]:
         fd = self.lib.bpf_map__fd(m)
@@ -237,9 +153,9 @@ class Recorder:
         cb = SAMPLE_CB(on_sample)
         rb = self.lib.ring_buffer__new(self.lib.bpf_map__fd(m), cb, None, None)
         if not rb:
-            raise KernelError("ring_buffer__new failed")
+            raise LibbpfError("ring_buffer__new failed")
         try:
-            _check(self.lib.ring_buffer__consume(rb), "ring_buffer__consume")
+            check(self.lib.ring_buffer__consume(rb), "ring_buffer__consume")
         finally:
             self.lib.ring_buffer__free(rb)
         return records
@@ -249,7 +165,7 @@ class Recorder:
     def _run(self, obj: int, step: Step) -> dict:
         prog = self.lib.bpf_object__find_program_by_name(obj, step.prog.encode())
         if not prog:
-            raise KernelError(f"no program {step.prog!r}")
+            raise LibbpfError(f"no program {step.prog!r}")
         syscall = self.lib.bpf_program__type(prog) == BpfProgType.SYSCALL
         opts = TestRunOpts(sz=ctypes.sizeof(TestRunOpts))
         # BPF_PROG_TEST_RUN treats repeat 0 as 1; syscall programs accept only 0.
@@ -295,16 +211,14 @@ class Recorder:
 
     def record(self, case: Case) -> dict:
         path = HERE / case.obj
-        obj = self.lib.bpf_object__open_file(str(path).encode(), None)
-        if not obj:
-            raise KernelError(f"bpf_object__open_file({path}) failed")
+        obj = self.lb.open(path)
         try:
-            _check(self.lib.bpf_object__load(obj), f"bpf_object__load({case.obj})")
+            check(self.lib.bpf_object__load(obj), f"bpf_object__load({case.obj})")
             for prep in case.prepare:
                 self._prepare(obj, prep)
             runs = [self._run(obj, step) for step in case.steps]
             maps, queues, ringbufs = {}, {}, {}
-            for m in self._maps(obj):
+            for m in self.lb.maps(obj):
                 name = self.lib.bpf_map__name(m).decode()
                 mtype = BpfMapType(self.lib.bpf_map__type(m))
                 if mtype in (BpfMapType.QUEUE, BpfMapType.STACK):
@@ -364,7 +278,7 @@ def attach_sections(golden: dict) -> None:
     for name, info in golden["maps"].items():
         section = internal_section(name) if info["internal"] else ".maps"
         if section not in sections:
-            raise KernelError(f"map {name!r}: no section {section!r} in {golden['object']}")
+            raise LibbpfError(f"map {name!r}: no section {section!r} in {golden['object']}")
         info["section"] = section
 
 
@@ -384,7 +298,7 @@ def main(argv: list[str]) -> int:
             continue
         try:
             golden = rec.record(case)
-        except KernelError as e:
+        except LibbpfError as e:
             print(f"{case.name}: FAILED: {e}", file=sys.stderr)
             failed += 1
             continue
