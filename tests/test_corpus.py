@@ -13,19 +13,16 @@ from __future__ import annotations
 
 import json
 import random
-import signal
 import struct
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
+from elf_fuzz import run_fuzz
 
 from pybpf.btf import Kind
 from pybpf.cli import main as cli_main
-from pybpf.errors import BpfError
 from pybpf.loader import MapSpec, ObjectSpec, ProgramSpec, load_spec, object_name
 from pybpf.loader.elf import SHT_REL, SHT_SYMTAB, read_elf
 from pybpf.uapi import BpfMapType, MapFlag, ProgFlag
@@ -229,24 +226,6 @@ FUZZ_CASE_SECONDS = 5
 _EDGES = (0, 1, 7, 8, 0x7F, 0xFF, 0xFFFF, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF)
 
 
-class Hang(Exception):
-    pass
-
-
-@contextmanager
-def time_limit(seconds: float) -> Iterator[None]:
-    def fire(signum: int, frame: object) -> None:
-        raise Hang(f"load did not finish in {seconds} s")
-
-    old = signal.signal(signal.SIGALRM, fire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
-
-
 def _fields(data: bytes) -> dict[str, list[tuple[int, int]]]:
     """(offset, width) of the fields worth damaging, by kind."""
     elf = read_elf(data)
@@ -305,31 +284,12 @@ def mutate(rng: random.Random, original: bytes) -> tuple[str, bytes]:
     return f"{how} {kind} x{count}", bytes(data)
 
 
-def run_fuzz(cases: int, seed: int) -> dict[str, int]:
-    """Load ``cases`` mutated corpus objects; anything but success or a BpfError (or a hang)
-    propagates. Returns how many cases ended which way."""
-    objects = sorted(CORPUS.glob("*.o"))
-    originals = [p.read_bytes() for p in objects]
-    rng = random.Random(seed)
-    outcomes: dict[str, int] = {}
-    for case in range(cases):
-        index = rng.randrange(len(originals))
-        how, blob = mutate(rng, originals[index])
-        # shown by pytest when a case fails: any exception but BpfError propagates
-        print(f"case {case}: {how} of {objects[index].name}")
-        try:
-            with time_limit(FUZZ_CASE_SECONDS):
-                load_spec(blob, name="fuzz")
-            outcome = "loaded"
-        except BpfError as e:
-            outcome = type(e).__name__
-        outcomes[outcome] = outcomes.get(outcome, 0) + 1
-    return outcomes
-
-
 def test_fuzz_corpus_mutations_raise_only_bpf_errors() -> None:
     started = time.perf_counter()
-    outcomes = run_fuzz(FUZZ_CASES, FUZZ_SEED)
+    originals = {p.name: p.read_bytes() for p in sorted(CORPUS.glob("*.o"))}
+    outcomes = run_fuzz(
+        originals, mutate, cases=FUZZ_CASES, seed=FUZZ_SEED, case_seconds=FUZZ_CASE_SECONDS
+    )
     assert sum(outcomes.values()) == FUZZ_CASES
     assert len(outcomes) > 2, outcomes
     assert time.perf_counter() - started < 30

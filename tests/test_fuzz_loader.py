@@ -8,40 +8,18 @@ in header fields) and loads it; success or a BpfError subclass are both fine.
 from __future__ import annotations
 
 import random
-import signal
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from elf_fuzz import run_fuzz
 
-from pybpf.errors import BpfError
-from pybpf.loader import load_spec
 from pybpf.loader.elf import SHT_REL, SHT_SYMTAB, read_elf
 
 FIXTURES = sorted((Path(__file__).parent / "fixtures").glob("loader_*.o"))
 CASES = 300
 SEED = 20240917
 PER_CASE_SECONDS = 5
-
-
-class Hang(Exception):
-    pass
-
-
-@contextmanager
-def time_limit(seconds: int) -> Iterator[None]:
-    def fire(signum, frame):
-        raise Hang(f"load did not finish in {seconds} s")
-
-    old = signal.signal(signal.SIGALRM, fire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
 
 
 def _regions(data: bytes) -> dict[str, list[tuple[int, int]]]:
@@ -96,33 +74,16 @@ def mutate(rng: random.Random, original: bytes) -> tuple[str, bytes]:
     return f"{how} {where}", bytes(data)
 
 
-def _case_ids() -> list[int]:
-    return list(range(CASES))
-
-
 @pytest.fixture(scope="module")
-def originals() -> list[bytes]:
+def originals() -> dict[str, bytes]:
     if not FIXTURES:
         pytest.skip("no loader fixtures")
-    return [p.read_bytes() for p in FIXTURES]
+    return {p.name: p.read_bytes() for p in FIXTURES}
 
 
-def test_fuzz_only_bpf_errors(originals: list[bytes]) -> None:
-    rng = random.Random(SEED)
-    kinds: dict[str, int] = {}
+def test_fuzz_only_bpf_errors(originals: dict[str, bytes]) -> None:
     started = time.perf_counter()
-    for case in _case_ids():
-        index = rng.randrange(len(originals))
-        how, blob = mutate(rng, originals[index])
-        # shown by pytest when a case fails: any exception but BpfError propagates
-        print(f"case {case}: {how} of {FIXTURES[index].name}")
-        try:
-            with time_limit(PER_CASE_SECONDS):
-                load_spec(blob, name="fuzz")
-            outcome = "loaded"
-        except BpfError as e:
-            outcome = type(e).__name__
-        kinds[outcome] = kinds.get(outcome, 0) + 1
+    kinds = run_fuzz(originals, mutate, cases=CASES, seed=SEED, case_seconds=PER_CASE_SECONDS)
     print(kinds)
     assert sum(kinds.values()) == CASES
     assert len(kinds) > 2, kinds  # the mutations reach several kinds of failure
