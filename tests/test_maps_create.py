@@ -297,6 +297,13 @@ def _btf_with(fields: list[tuple[str, str, int]], size: int) -> tuple[Btf, int]:
 LOCKED = [("a", "int", 0), ("lock", "bpf_spin_lock", 4), ("b", "int", 8)]
 
 
+def _btf_map(arena: Arena, btf: Btf, value_type_id: int, **attrs: int | str) -> BpfMap:
+    """create_map with BTF: key type `int` (id 1), value type ``value_type_id`` (0: none);
+    ``attrs`` override a hash named "s" of 2 entries, 4-byte keys and 12-byte values."""
+    attrs = dict(name="s", map_type="hash", key_size=4, value_size=12, max_entries=2) | attrs
+    return create_map(arena, **attrs, btf=btf, key_type_id=1, value_type_id=value_type_id)
+
+
 @pytest.mark.parametrize(
     ("kind", "flags", "err"),
     [
@@ -311,18 +318,7 @@ def test_spin_lock_placement(arena, kind, flags, err):
     btf, vid = _btf_with(LOCKED, 12)
 
     def make():
-        return create_map(
-            arena,
-            name="s",
-            map_type=kind,
-            key_size=4,
-            value_size=12,
-            max_entries=2,
-            map_flags=flags,
-            btf=btf,
-            key_type_id=1,
-            value_type_id=vid,
-        )
+        return _btf_map(arena, btf, vid, map_type=kind, map_flags=flags)
 
     if err:
         with pytest.raises(MapError) as info:
@@ -335,45 +331,16 @@ def test_spin_lock_placement(arena, kind, flags, err):
 def test_btf_size_mismatch(arena):
     btf, vid = _btf_with(LOCKED, 12)
     with pytest.raises(MapError) as info:
-        create_map(
-            arena,
-            name="s",
-            map_type="hash",
-            key_size=8,
-            value_size=12,
-            max_entries=2,
-            btf=btf,
-            key_type_id=1,
-            value_type_id=vid,
-        )
+        _btf_map(arena, btf, vid, key_size=8)
     assert info.value.errno == errno.EINVAL
     with pytest.raises(MapError) as info:
-        create_map(
-            arena,
-            name="s",
-            map_type="hash",
-            key_size=4,
-            value_size=12,
-            max_entries=2,
-            btf=btf,
-            key_type_id=1,
-        )
+        _btf_map(arena, btf, 0)
     assert info.value.errno == errno.EINVAL
 
 
 def test_spin_lock_copy_rules(arena):
     btf, vid = _btf_with(LOCKED, 12)
-    m = create_map(
-        arena,
-        name="s",
-        map_type="hash",
-        key_size=4,
-        value_size=12,
-        max_entries=2,
-        btf=btf,
-        key_type_id=1,
-        value_type_id=vid,
-    )
+    m = _btf_map(arena, btf, vid)
     m.update(1, {"a": 5, "lock": b"\xff" * 4, "b": 6})
     vaddr = m.lookup_elem((1).to_bytes(4, "little"))
     assert bytes(arena.view[vaddr + 4 : vaddr + 8]) == bytes(4)  # the lock is never copied in
@@ -396,17 +363,7 @@ def test_spin_lock_copy_rules(arena):
 @pytest.mark.parametrize("kind", ["hash", "lru_hash", "array"])
 def test_timer_fields_released_like_bpf_obj_free_fields(arena, kind):
     btf, vid = _btf_with([("a", "int", 0), ("t", "bpf_timer", 8)], 24)
-    m = create_map(
-        arena,
-        name="t",
-        map_type=kind,
-        key_size=4,
-        value_size=24,
-        max_entries=4,
-        btf=btf,
-        key_type_id=1,
-        value_type_id=vid,
-    )
+    m = _btf_map(arena, btf, vid, name="t", map_type=kind, value_size=24, max_entries=4)
     released: list[int] = []
     m.on_release = released.append
     m.update(1, {"a": 1, "t": {"x": 0}})
