@@ -189,18 +189,23 @@ def _array(arena, max_entries=2, flags=0):
     )
 
 
+def _outer(arena, kind, inner, max_entries, name="o", value_size=4):
+    """A map of maps with ``inner`` as its template (the kernel's inner_map_fd)."""
+    return create_map(
+        arena,
+        name=name,
+        map_type=kind,
+        key_size=4,
+        value_size=value_size,
+        max_entries=max_entries,
+        inner=inner,
+    )
+
+
 @pytest.mark.parametrize("kind", ["array_of_maps", "hash_of_maps"])
 def test_inner_template_checks(arena, kind):
     def outer(inner, value_size=4):
-        return create_map(
-            arena,
-            name="o",
-            map_type=kind,
-            key_size=4,
-            value_size=value_size,
-            max_entries=4,
-            inner=inner,
-        )
+        return _outer(arena, kind, inner, 4, value_size=value_size)
 
     cases = [
         (None, errno.EBADF),
@@ -222,29 +227,13 @@ def test_inner_template_checks(arena, kind):
 
 
 def test_inner_map_must_match(arena):
-    outer = create_map(
-        arena,
-        name="o",
-        map_type="array_of_maps",
-        key_size=4,
-        value_size=4,
-        max_entries=2,
-        inner=_array(arena, 2),
-    )
+    outer = _outer(arena, "array_of_maps", _array(arena, 2), 2)
     outer[0] = _array(arena, 2)
     for bad in (_array(arena, 3), "not a map"):
         with pytest.raises(MapError) as info:
             outer[1] = bad
         assert info.value.errno == (errno.EINVAL if isinstance(bad, BpfMap) else errno.EBADF)
-    flexible = create_map(
-        arena,
-        name="o2",
-        map_type="array_of_maps",
-        key_size=4,
-        value_size=4,
-        max_entries=2,
-        inner=_array(arena, 2, F.BPF_F_INNER_MAP),
-    )
+    flexible = _outer(arena, "array_of_maps", _array(arena, 2, F.BPF_F_INNER_MAP), 2, "o2")
     flexible[0] = _array(arena, 7, F.BPF_F_INNER_MAP)
     with pytest.raises(MapError) as info:
         flexible[1] = _array(arena, 7)
@@ -255,15 +244,7 @@ def test_hash_inner_max_entries_not_compared(arena):
     def hashmap(n):
         return create_map(arena, name="h", map_type="hash", key_size=4, value_size=4, max_entries=n)
 
-    outer = create_map(
-        arena,
-        name="o",
-        map_type="hash_of_maps",
-        key_size=4,
-        value_size=4,
-        max_entries=1,
-        inner=hashmap(4),
-    )
+    outer = _outer(arena, "hash_of_maps", hashmap(4), 1)
     outer[1] = hashmap(100)
     with pytest.raises(MapError) as info:
         outer[2] = hashmap(4)
