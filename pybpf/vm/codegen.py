@@ -19,7 +19,9 @@ checked at the targets of backward edges (every cycle passes one) and at the pro
 Memory: loads and stores go through prebuilt ``struct`` methods on the Arena's memoryview. An
 access off r10 that provably stays inside the current frame (r10 never written in that
 function) is emitted without a check; any other access is range-checked inline against the
-live stack frames and otherwise validated by ``rs.check`` (the Arena's region registry).
+live stack frames and against the region the function's last checked read (or write) was
+found in, and otherwise validated by ``rs.check`` (the Arena's region registry), whose answer
+becomes the new cached region (see `_address` for why the cache is as safe as the check).
 
 ``HANDLERS`` maps every semantics key of the opcode table to the function emitting it.
 """
@@ -43,6 +45,19 @@ FUNC_PTR_TAG = 0xF1 << 56
 # Python allows 20 statically nested blocks per function; loops nested deeper than this run
 # through the enclosing loop's dispatch instead of a while-loop of their own.
 MAX_LOOP_NESTING = 12
+# The low bound of an empty region cache: above every address an access can compute (a u64
+# register plus a 16-bit offset), so the cache test fails before it reads the high bounds,
+# which therefore need no initial value.
+_NO_REGION = 1 << 66
+# The access sizes, in the order `cache_bounds` gives their high bounds.
+CACHE_SIZES = (1, 2, 4, 8)
+
+
+def cache_bounds(start: int, end: int) -> tuple[int, int, int, int, int]:
+    """What a region cache holds for the region ``[start, end)``: its start, then for each
+    size of `CACHE_SIZES` the highest address an access of that size may start at."""
+    return start, end - 1, end - 2, end - 4, end - 8
+
 
 _SIZES = {8: 1, 16: 2, 32: 4, 64: 8}
 _CMP = {"jeq": "==", "jne": "!=", "jgt": ">", "jge": ">=", "jlt": "<", "jle": "<="}
@@ -71,6 +86,10 @@ class _Fn:
     indent: int = 1
     stack_sizes: set[int] = field(default_factory=set)
     dynamic_mem: bool = False
+    # Whether the function keeps region caches (it has checked accesses and is not traced).
+    cached: bool = False
+    # The pcs of checked accesses whose base may point into the stack (`_stack_bases`).
+    stack_based: frozenset[int] = frozenset()
     calls: bool = False
     r10_fixed: bool = True
     rest: int = 0  # instructions of the current block after the one being emitted
@@ -253,9 +272,49 @@ def _lddw_resolved(g: Generator, f: _Fn, pc: int, insn: Instruction) -> None:
 # ---- memory ---------------------------------------------------------------------------------
 
 
+def _mem_base(insn: Instruction) -> int | None:
+    """The register a load, store or atomic addresses memory through (None: not one)."""
+    shape = insn.spec.shape
+    if shape is Shape.LDX:
+        return insn.src_reg
+    if shape in (Shape.ST, Shape.STX, Shape.ATOMIC):
+        return insn.dst_reg
+    return None
+
+
+def _checked(base: int, f: _Fn) -> bool:
+    """Whether an access through ``base`` needs a run-time check (not a fixed-r10 one)."""
+    return not (base == 10 and f.r10_fixed)
+
+
+def _cache_names(kind: str) -> str:
+    return ", ".join([f"{kind}lo", *(f"{kind}{size}" for size in CACHE_SIZES)])
+
+
+# The region caches. A function that is not traced keeps, in locals, the bounds of the last
+# region `RunState.check` accepted for a read (``qlo`` and ``q<size>`` = end - size) and for a
+# write (``wlo``/``w<size>``); an access inside the cached region of its kind skips the check.
+# That is exactly as strict as checking every access because what `check` decided cannot
+# change before the cache is dropped:
+# - the answer depends on the access kind (read and write caches are separate; only a region
+#   accepted for a write, i.e. writable, enters ``w``), on the run's `regions` whitelist
+#   (fixed for the run), on the region's kind and writability (a `Region` is immutable) and
+#   on the region being live. The stack area is never cached (`check` refuses kind "stack",
+#   so other runs' stacks stay refused), nor is anything below NULL_GUARD (never allocated).
+# - a cached region stays live while the function runs: the cache lives in one invocation
+#   and is dropped after every helper, kfunc, bpf-to-bpf call and callx, so the only code
+#   that runs meanwhile is this function's own BPF code; and whatever runs during a run
+#   frees program-visible memory with `Arena.defer_free` (map values deleted, replaced or
+#   evicted in maps/hash.py and maps/lpm.py; a test run's ctx and packet in
+#   helpers/progtypes.py; the helper scratch buffer in helpers/context.py), which keeps the
+#   region live until the run's epoch (`Interpreter.execute`) has exited. `Arena.free` of a
+#   region a running program can reach is the caller's bug (its contract); only
+#   `run_program` and `Interpreter.close` use it, after the run.
+# - allocations never overlap a live region, so a new region cannot change an answer.
+# A traced function keeps no cache: tracing calls user code at every instruction.
 def _address(g: Generator, f: _Fn, pc: int, base: int, off: int, size: int, write: bool) -> str:
     """Emit the bounds check of an access and return the address expression."""
-    if base == 10 and f.r10_fixed:
+    if not _checked(base, f):
         if off >= -STACK_SIZE and off + size <= 0:
             return f"r10 - {-off}"
         # Off the frame pointer but outside the frame: a stack overflow, whatever lies there.
@@ -263,9 +322,28 @@ def _address(g: Generator, f: _Fn, pc: int, base: int, off: int, size: int, writ
         return f"r10 + {off}"
     f.dynamic_mem = True
     f.stack_sizes.add(size)
-    f.line(f"a = r{base} + {off}" if off else f"a = r{base}")
-    f.line(f"if not slo <= a <= s{size}: ck(a, {size}, {int(write)}, {pc})")
-    return "a"
+    a = f"r{base}"
+    if off:
+        a = "a"
+        f.line(f"a = r{base} + {off}")
+    stack = f"slo <= {a} <= s{size}"
+    call = f"ck({a}, {size}, {int(write)}, {pc})"
+    if not f.cached:
+        f.line(f"if not {stack}: {call}")
+        return a
+    kind = "w" if write else "q"
+    region = f"{kind}lo <= {a} <= {kind}{size}"
+    # Which range is tried first only decides speed: a pointer derived from r10 usually
+    # stays in the stack, any other one in a packet or map value.
+    first, second = (stack, region) if pc in f.stack_based else (region, stack)
+    f.line(f"if not ({first} or {second}): {_cache_names(kind)} = {call}")
+    return a
+
+
+def _drop_caches(f: _Fn) -> None:
+    """After a call: the callee may have run code that changed the region registry."""
+    if f.cached:
+        f.line(f"qlo = wlo = {_NO_REGION}")
 
 
 def _load(size: int, signed: bool, addr: str) -> str:
@@ -344,6 +422,7 @@ def _local_call(f: _Fn, pc: int, callee: str) -> None:
     f.calls = True
     f.line(f"if fp < fmin: rs.too_deep({pc})")
     f.line(f"r0, n = {callee}({_ARGS}, fp - {STACK_SIZE}, st, n, lim, rs)")
+    _drop_caches(f)
 
 
 def _call_helper(g: Generator, f: _Fn, pc: int, insn: Instruction) -> None:
@@ -352,12 +431,14 @@ def _call_helper(g: Generator, f: _Fn, pc: int, insn: Instruction) -> None:
     # below the caller's: `RunState.call_function` reads the frame pointer from here.
     f.line("rs.fp = fp")
     f.line(f"r0 = H{insn.imm}({_ARGS}) & {M64}")
+    _drop_caches(f)
 
 
 def _call_kfunc(g: Generator, f: _Fn, pc: int, insn: Instruction) -> None:
     g.kfuncs.add(insn.imm)
     f.line("rs.fp = fp")
     f.line(f"r0 = K{insn.imm}({_ARGS}) & {M64}")
+    _drop_caches(f)
 
 
 def _call_local(g: Generator, f: _Fn, pc: int, insn: Instruction) -> None:
@@ -374,6 +455,7 @@ def _callx(g: Generator, f: _Fn, pc: int, insn: Instruction) -> None:
     f.indent += 1
     f.line("rs.fp = fp")
     f.line(f"r0 = rs.helper({pc}, r{insn.dst_reg})({_ARGS}) & {M64}")
+    _drop_caches(f)
     f.indent -= 1
     f.line("else:")
     f.indent += 1
@@ -453,6 +535,48 @@ def _writes(insn: Instruction) -> int | None:
     return None
 
 
+_CALL_CLOBBERS = 0b111111  # r0-r5
+
+
+def _stack_bases(fn: Function) -> frozenset[int]:
+    """The pcs of loads and stores whose base register may hold r10 plus something: a
+    forward may-analysis (copies and 64-bit add/sub keep the property, calls clobber r0-r5,
+    any other write clears it). A guess for ordering checks, never for safety."""
+    state: dict[int, int] = {fn.entry: 1 << 10}
+    found: set[int] = set()
+    changed = True
+    while changed:
+        changed = False
+        for start, block in fn.blocks.items():
+            regs = state.get(start)
+            if regs is None:
+                continue
+            for pc, insn in block.insns:
+                spec = insn.spec
+                base = _mem_base(insn)
+                if base is not None and regs >> base & 1:
+                    found.add(pc)
+                dst = _writes(insn)
+                if spec.shape in (Shape.CALL, Shape.KFUNC_CALL, Shape.CALLX):
+                    regs &= ~_CALL_CLOBBERS
+                elif dst is None:
+                    continue
+                elif spec.width == 64 and spec.shape is Shape.ALU_REG and spec.sem == "mov":
+                    regs = regs & ~(1 << dst) | (regs >> insn.src_reg & 1) << dst
+                elif spec.width == 64 and spec.sem in ("add", "sub"):
+                    if spec.shape is Shape.ALU_REG and spec.sem == "add":
+                        regs |= (regs >> insn.src_reg & 1) << dst
+                else:
+                    regs &= ~(1 << dst)
+            for target in block.succs:
+                if target in fn.blocks:
+                    old = state.get(target, 0)
+                    if old | regs != old or target not in state:
+                        state[target] = old | regs
+                        changed = True
+    return frozenset(found)
+
+
 @dataclass
 class _Node:
     """A loop interval over block indices [lo, hi] (or the whole function when ``top``)."""
@@ -502,7 +626,13 @@ class Generator:
 
     def _function(self, fn: Function, main: bool) -> str:
         f = _Fn(fn, main, self.traced)
-        f.r10_fixed = all(_writes(insn) != 10 for b in fn.blocks.values() for _, insn in b.insns)
+        insns = [insn for b in fn.blocks.values() for _, insn in b.insns]
+        f.r10_fixed = all(_writes(insn) != 10 for insn in insns)
+        f.cached = not self.traced and any(
+            (base := _mem_base(insn)) is not None and _checked(base, f) for insn in insns
+        )
+        if f.cached:
+            f.stack_based = _stack_bases(fn)
         order = list(fn.blocks)
         self._order = order
         self._index = {start: i for i, start in enumerate(order)}
@@ -522,6 +652,8 @@ class Generator:
             head.append(f"    slo = fp - {STACK_SIZE}")
             head += [f"    s{size} = st - {size}" for size in sorted(f.stack_sizes)]
             head.append("    ck = rs.check")
+        if f.cached:
+            head.append(f"    qlo = wlo = {_NO_REGION}")
         if f.calls:
             head.append(f"    fmin = st - {(MAX_CALL_FRAMES - 2) * STACK_SIZE}")
         if self.traced:

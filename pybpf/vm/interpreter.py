@@ -44,6 +44,7 @@ from pybpf.vm.codegen import (
     M64,
     MAX_CALL_FRAMES,
     STACK_SIZE,
+    cache_bounds,
     func_name,
     func_pointer,
     generate,
@@ -237,8 +238,9 @@ class RunState:
         insn = self.insns.get(pc)
         return insn.spec.name if insn is not None else None
 
-    def check(self, address: int, size: int, write: int, pc: int) -> None:
-        """Validate an access that is not inside the live stack frames."""
+    def check(self, address: int, size: int, write: int, pc: int) -> tuple[int, ...]:
+        """Validate an access that is not inside the live stack frames; return what
+        generated code caches for the region it is in (`cache_bounds`)."""
         region = self.arena.find(address, size)
         if (
             region is None
@@ -249,6 +251,8 @@ class RunState:
             raise MemoryAccessError(
                 pc=pc, address=address & M64, size=size, write=bool(write), insn=self._name(pc)
             )
+        start = region.start
+        return cache_bounds(start, start + region.size)
 
     def fault(self, address: int, size: int, write: int, pc: int) -> None:
         """An access off r10 outside the current frame."""
