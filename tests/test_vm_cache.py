@@ -3,8 +3,9 @@ and write were in) refuse exactly what `RunState.check` refuses: after a program
 packet or map-value-like region, an access to the unallocated bytes beside it, a write to a
 read-only region it has read, an access straddling its end (into a free gap or into the next
 live region), a region outside the run's whitelist, another run's stack, the stack below
-the frame and NULL each still raise `MemoryAccessError` with the right pc/address/size/write. Hypothesis compares
-random programs over a few regions traced (which checks every access) and untraced."""
+the frame and NULL each still raise `MemoryAccessError` with the right pc/address/size/write.
+Hypothesis compares random programs over a few regions traced (which checks every access) and
+untraced."""
 
 from __future__ import annotations
 
