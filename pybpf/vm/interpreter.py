@@ -210,7 +210,7 @@ class RunState:
         self.trace = trace
         self.packet = packet
         self.allowed = None if regions is None else frozenset(r.start for r in regions)
-        self.funcs = interp.functions(traced=trace is not None)
+        self.funcs = interp._funcs if trace is None else interp.functions(traced=True)
         self.fp = stack.end
         self.callback_insns = 0
 
@@ -343,6 +343,7 @@ class Interpreter:
         self._traced: dict[str, object] | None = None
         self._resolve = resolve
         self._main = cast(Callable[..., tuple[int, int]], self._globals[func_name(0)])
+        self._funcs = self._function_map(self._globals)
         self._stacks: list[Region] = []
 
     def _link(self, compiled: _Compiled, resolve: Resolver | None) -> dict[str, object]:
@@ -385,18 +386,22 @@ class Interpreter:
         """The generated Python source (for debugging the translation)."""
         return _compile(self._key, self.cfg, False, self.name).source
 
-    def _traced_main(self) -> Callable[..., tuple[int, int]]:
+    def _traced_globals(self) -> dict[str, object]:
         if self._traced is None:
             compiled = _compile(self._key, self.cfg, True, self.name)
             self._traced = self._link(compiled, self._resolve)
-        return cast(Callable[..., tuple[int, int]], self._traced[func_name(0)])
+        return self._traced
+
+    def _traced_main(self) -> Callable[..., tuple[int, int]]:
+        return cast(Callable[..., tuple[int, int]], self._traced_globals()[func_name(0)])
+
+    @staticmethod
+    def _function_map(g: dict[str, object]) -> Mapping[int, Callable[..., tuple[int, int]]]:
+        return cast(Mapping[int, Callable[..., tuple[int, int]]], g["FUNCS"])
 
     def functions(self, *, traced: bool = False) -> Mapping[int, Callable[..., tuple[int, int]]]:
         """Function pointer value (`func_pointer`) -> the translated BPF function."""
-        if traced:
-            self._traced_main()
-        g = self._traced if traced and self._traced is not None else self._globals
-        return cast(Mapping[int, Callable[..., tuple[int, int]]], g["FUNCS"])
+        return self._function_map(self._traced_globals()) if traced else self._funcs
 
     def execute(
         self,
@@ -434,11 +439,16 @@ class Interpreter:
         top = stack.end
         previous = getattr(_current, "state", None)
         _current.state = state
+        arena = self.arena
         try:
-            with self.arena.epoch():
+            # enter/exit rather than `arena.epoch()`: no guard object per run.
+            token = arena.enter_epoch()
+            try:
                 r0, n = main(
                     r1 & M64, r2 & M64, r3 & M64, r4 & M64, r5 & M64, top, top, 0, lim, state
                 )
+            finally:
+                arena.exit_epoch(token)
         except _PacketAbort as e:
             r0, n = 0, e.executed
         finally:
