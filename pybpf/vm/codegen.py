@@ -294,23 +294,26 @@ def _cache_names(kind: str) -> str:
 # The region caches. A function that is not traced keeps, in locals, the bounds of the last
 # region `RunState.check` accepted for a read (``qlo`` and ``q<size>`` = end - size) and for a
 # write (``wlo``/``w<size>``); an access inside the cached region of its kind skips the check.
-# That is exactly as strict as checking every access because what `check` decided cannot
-# change before the cache is dropped:
-# - the answer depends on the access kind (read and write caches are separate; only a region
-#   accepted for a write, i.e. writable, enters ``w``), on the run's `regions` whitelist
-#   (fixed for the run), on the region's kind and writability (a `Region` is immutable) and
-#   on the region being live. The stack area is never cached (`check` refuses kind "stack",
-#   so other runs' stacks stay refused), nor is anything below NULL_GUARD (never allocated).
-# - a cached region stays live while the function runs: the cache lives in one invocation
-#   and is dropped after every helper, kfunc, bpf-to-bpf call and callx, so the only code
-#   that runs meanwhile is this function's own BPF code; and whatever runs during a run
-#   frees program-visible memory with `Arena.defer_free` (map values deleted, replaced or
-#   evicted in maps/hash.py and maps/lpm.py; a test run's ctx and packet in
-#   helpers/progtypes.py; the helper scratch buffer in helpers/context.py), which keeps the
-#   region live until the run's epoch (`Interpreter.execute`) has exited. `Arena.free` of a
-#   region a running program can reach is the caller's bug (its contract); only
-#   `run_program` and `Interpreter.close` use it, after the run.
-# - allocations never overlap a live region, so a new region cannot change an answer.
+# ``lo <= a <= end - size`` is `Arena.find`'s containment test, and live regions never
+# overlap, so on a hit `find` would return that same region. Skipping `check` is then exactly
+# as strict as calling it because nothing its answer depends on can change before the cache
+# is dropped:
+# - the access kind: read and write caches are separate, and only a region accepted for a
+#   write (so writable) enters ``w``;
+# - the run's `regions` whitelist (fixed for the run), the region's kind and writability (a
+#   `Region` is immutable): the stack area is never cached (`check` refuses kind "stack", so
+#   other runs' stacks stay refused), nor is NULL (nothing below NULL_GUARD is allocated);
+# - the region being live. The cache lives in one invocation and is dropped after every
+#   helper, kfunc, bpf-to-bpf call and callx, so on this thread only the function's own BPF
+#   code runs while it is used. Elsewhere, memory a running program can reach is released
+#   with `Arena.defer_free`, which keeps it live until every epoch open at the time (this
+#   run's, entered by `Interpreter.execute`) has exited: map values deleted, replaced or
+#   evicted (maps/hash.py, maps/lpm.py), a test run's ctx and packet
+#   (helpers/progtypes.py), the helper scratch buffer (helpers/context.py). `Arena.free` is
+#   only for memory no running program can reach (its contract; in pybpf only
+#   `run_program` and `Interpreter.close` call it, after the run). Should another thread
+#   break that contract, a cached access still stays inside the Arena's mapping.
+# New allocations never overlap a live region, so they cannot change an answer either.
 # A traced function keeps no cache: tracing calls user code at every instruction.
 def _address(g: Generator, f: _Fn, pc: int, base: int, off: int, size: int, write: bool) -> str:
     """Emit the bounds check of an access and return the address expression."""
