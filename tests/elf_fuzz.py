@@ -21,7 +21,7 @@ Mutator = Callable[[random.Random, bytes], tuple[str, bytes]]
 
 
 class Hang(Exception):
-    pass
+    """A load ran past its time limit: the loader must be bounded on any input."""
 
 
 @contextmanager
