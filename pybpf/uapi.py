@@ -228,6 +228,18 @@ BPF_F_LOCK = 4
 BPF_F_CPU = 8
 BPF_F_ALL_CPUS = 16
 
+# The cpu index in the flags of bpf_perf_event_output and friends; all ones = this cpu.
+BPF_F_INDEX_MASK = 0xFFFFFFFF
+BPF_F_CURRENT_CPU = BPF_F_INDEX_MASK
+
+# The kernel-internal "operation not supported" errno (include/linux/errno.h) that leaks to
+# programs (bpf_xdp_adjust_meta) and to userspace (map operations a type lacks).
+ENOTSUPP = 524
+
+# Packet layout limits programs see (include/uapi/linux/if_ether.h; include/net/xdp.h).
+ETH_HLEN = 14
+XDP_METADATA_MAX = 32  # bytes of XDP metadata, a multiple of 4
+
 
 class ProgFlag(IntFlag):
     """Flags of BPF_PROG_LOAD (``prog_flags``)."""

@@ -53,12 +53,11 @@ from pybpf.helpers.decl import (
 from pybpf.helpers.groups import NET_BASE, PERF_OUTPUT, TASK_IDENTITY, TRACING
 from pybpf.helpers.printf import MAX_BPRINTF_BUF, MAX_BPRINTF_VARARGS, bprintf
 from pybpf.maps.base import round8, value_lock
-from pybpf.uapi import BpfMapType
+from pybpf.uapi import BPF_F_INDEX_MASK, BpfMapType
 
 GPL = HelperFlag.GPL_ONLY
 
 BPF_MAX_LOOPS = 8 * 1024 * 1024
-BPF_F_INDEX_MASK = 0xFFFFFFFF
 BPF_F_CTXLEN_MASK = 0xFFFFF << 32
 BPF_F_TIMER_ABS = 1 << 0
 BPF_F_TIMER_CPU_PIN = 1 << 1

@@ -31,12 +31,9 @@ from pybpf.helpers.decl import (
     RetKind,
 )
 from pybpf.helpers.groups import CSUM_DIFF, CSUM_REPLACE, REDIRECT, SKB_LOAD, SKB_STORE, XDP_ONLY
-from pybpf.uapi import BpfMapType, BpfProgType
+from pybpf.uapi import ENOTSUPP, ETH_HLEN, XDP_METADATA_MAX, BpfMapType, BpfProgType
 
-ETH_HLEN = 14
 INT_MAX = (1 << 31) - 1
-ENOTSUPP = 524  # the kernel-internal errno bpf_xdp_adjust_meta returns
-XDP_METADATA_MAX = 32
 U16_MAX = 0xFFFF
 
 BPF_F_RECOMPUTE_CSUM = 1 << 0

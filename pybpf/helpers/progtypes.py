@@ -49,15 +49,14 @@ from pybpf.helpers.decl import Decl, HelperSet
 from pybpf.helpers.table import DEFAULT_HELPERS
 from pybpf.isa import OPS, Instruction, OpSpec, Shape
 from pybpf.memory import Arena, Region
+from pybpf.uapi import ETH_HLEN, XDP_METADATA_MAX
 from pybpf.uapi import BpfProgType as T
 
 PAGE_SIZE = 4096
-ETH_HLEN = 14
 XDP_PACKET_HEADROOM = 256
 XDP_FRAME_SIZE = 40  # sizeof(struct xdp_frame) on x86-64
 SKB_SHARED_INFO = 320  # SKB_DATA_ALIGN(sizeof(struct skb_shared_info)) on x86-64
 NET_SKB_PAD = 64
-XDP_METADATA_MAX = 32
 MAX_SKB_FRAGS = 17  # CONFIG_MAX_SKB_FRAGS default
 MAX_BPF_FUNC_ARGS = 12
 U16_MAX = 0xFFFF

@@ -39,11 +39,7 @@ from pybpf.btf import decode_value as btf_decode
 from pybpf.btf import encode_value as btf_encode
 from pybpf.errors import BpfError, ExhaustionError, MapError, UnsupportedError
 from pybpf.memory import Arena, Region
-from pybpf.uapi import BPF_F_LOCK, BpfMapType, MapFlag
-
-# The kernel-internal "operation not supported" errno (include/linux/errno.h) that the bpf()
-# syscall leaks to userspace for map operations a type does not implement.
-ENOTSUPP = 524
+from pybpf.uapi import BPF_F_LOCK, ENOTSUPP, BpfMapType, MapFlag
 
 # Size of the Arena region that stands for a map (what a `struct bpf_map *` points at).
 MAP_HANDLE_SIZE = 64

@@ -24,13 +24,19 @@ import errno
 from typing import Any
 
 from pybpf.maps.array import array_next_key
-from pybpf.maps.base import ENOTSUPP, BpfMap, MapAttrs, SpecialField
+from pybpf.maps.base import BpfMap, MapAttrs, SpecialField
 from pybpf.maps.hash import check_flags
 from pybpf.memory import Arena
-from pybpf.uapi import BPF_ANY, BPF_EXIST, BpfMapType, MapFlag
+from pybpf.uapi import (
+    BPF_ANY,
+    BPF_EXIST,
+    BPF_F_CURRENT_CPU,
+    BPF_F_INDEX_MASK,
+    ENOTSUPP,
+    BpfMapType,
+    MapFlag,
+)
 
-BPF_F_INDEX_MASK = 0xFFFFFFFF
-BPF_F_CURRENT_CPU = BPF_F_INDEX_MASK
 _U32_MAX = 0xFFFFFFFF
 
 

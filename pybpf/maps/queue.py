@@ -17,9 +17,9 @@ import errno
 from collections import deque
 from typing import Any
 
-from pybpf.maps.base import ENOTSUPP, BpfMap, MapAttrs, SpecialField
+from pybpf.maps.base import BpfMap, MapAttrs, SpecialField
 from pybpf.memory import Arena
-from pybpf.uapi import BPF_ANY, BPF_EXIST, BPF_NOEXIST
+from pybpf.uapi import BPF_ANY, BPF_EXIST, BPF_NOEXIST, ENOTSUPP
 
 
 class QueueMap(BpfMap):

@@ -25,8 +25,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from pybpf.errors import MapError
-from pybpf.maps.base import ENOTSUPP, BpfMap, MapAttrs, SpecialField
+from pybpf.maps.base import BpfMap, MapAttrs, SpecialField
 from pybpf.memory import PAGE_SIZE, Arena
+from pybpf.uapi import ENOTSUPP
 
 BPF_RINGBUF_BUSY_BIT = 1 << 31
 BPF_RINGBUF_DISCARD_BIT = 1 << 30

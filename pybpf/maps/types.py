@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pybpf.btf import Btf
 from pybpf.errors import BpfError, ExhaustionError, MapError, UnsupportedError
 from pybpf.maps.array import ArrayMap, PercpuArrayMap
-from pybpf.maps.base import ENOTSUPP, BpfMap, MapAttrs, SpecialField, round8, special_fields
+from pybpf.maps.base import BpfMap, MapAttrs, SpecialField, round8, special_fields
 from pybpf.maps.bloom import BloomFilterMap
 from pybpf.maps.fdarray import ArrayOfMapsMap, HashOfMapsMap, PerfEventArrayMap, ProgArrayMap
 from pybpf.maps.hash import HashMap, LruHashMap, LruPercpuHashMap, PercpuHashMap
@@ -33,7 +33,7 @@ from pybpf.maps.lpm import LPM_KEY_HEADER, LpmTrieMap
 from pybpf.maps.queue import QueueMap, StackMap
 from pybpf.maps.ringbuf import RingBufMap
 from pybpf.memory import PAGE_SIZE, Arena
-from pybpf.uapi import BpfMapType, MapFlag
+from pybpf.uapi import ENOTSUPP, BpfMapType, MapFlag
 
 T = BpfMapType
 F = MapFlag
