@@ -22,6 +22,7 @@ from pybpf.asm import DIALECTS, assemble, disassemble, format_insn
 from pybpf.btf import dump_c, dump_raw
 from pybpf.conformance import ENGINES, check_engine, execute, hex_bytes, run_dir
 from pybpf.errors import BpfError
+from pybpf.helpers import DEFAULT_HELPERS
 from pybpf.isa import Instruction, with_pcs
 from pybpf.loader import ObjectSpec, ProgramSpec, load_spec, object_name
 from pybpf.loader.summary import format_summary, summarize
@@ -155,7 +156,11 @@ def _select_programs(spec: ObjectSpec, name: str | None) -> list[ProgramSpec]:
 
 def _disasm_program(prog: ProgramSpec, dialect: str) -> str:
     """One program of an object, llvm-objdump -S style: a header, then each instruction with
-    the C source line it came from whenever that line changes."""
+    the C source line it came from whenever that line changes; helper calls name the helper
+    and relocated instructions the map, kfunc or extern they refer to."""
+    marker = "#" if dialect == "conformance" else ";"
+    helper_names = {d.id: f"bpf_{d.name}" for d in DEFAULT_HELPERS.by_id.values()}
+    targets = {r.pc: f"{r.kind.value} {r.target}" for r in prog.relocations}
     lines = [f"{prog.name} (section {prog.section}, {prog.type}):"]
     starts = {sub.start: sub.name for sub in prog.subprograms}
     last_source = None
@@ -163,11 +168,14 @@ def _disasm_program(prog: ProgramSpec, dialect: str) -> str:
         if pc in starts:
             lines.append(f"{starts[pc]}:")
         record = prog.line_at(pc)
-        if record is not None and record.source and record is not last_source:
-            marker = "#" if dialect == "conformance" else ";"
+        where = None if record is None else (record.file, record.line)
+        if record is not None and record.source and where != last_source:
             lines.append(f"{marker} {record.file}:{record.line}: {record.source.strip()}")
-            last_source = record
-        lines.append(f"    {format_insn(insn, dialect, pc=pc)}")
+            last_source = where
+        text = format_insn(insn, dialect, pc=pc, helper_names=helper_names)
+        if pc in targets:
+            text += f" {marker} {targets[pc]}"
+        lines.append(f"    {text}")
     return "\n".join(lines) + "\n"
 
 
