@@ -24,7 +24,7 @@ from pybpf.conformance import ENGINES, check_engine, execute, hex_bytes, run_dir
 from pybpf.errors import BpfError
 from pybpf.helpers import DEFAULT_HELPERS
 from pybpf.isa import Instruction, with_pcs
-from pybpf.loader import ObjectSpec, ProgramSpec, load_spec, object_name
+from pybpf.loader import ObjectSpec, ProgramSpec, load_spec
 from pybpf.loader.summary import format_summary, summarize
 from pybpf.maps import PerfEventArrayMap, RingBufMap
 from pybpf.object import Object, Program, RunResult, load_object
@@ -182,7 +182,7 @@ def _disasm_program(prog: ProgramSpec, dialect: str) -> str:
 def _cmd_disasm(args: argparse.Namespace) -> int:
     code = _read_bytes(args.file)
     if code.startswith(ELF_MAGIC):
-        spec = load_spec(code, name=object_name(args.file))
+        spec = load_spec(args.file)
         texts = [_disasm_program(p, args.dialect) for p in _select_programs(spec, args.prog)]
         sys.stdout.write("\n".join(texts))
         return 0
@@ -201,7 +201,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def _cmd_btf(args: argparse.Namespace) -> int:
-    spec = load_spec(_read_bytes(args.file), name=object_name(args.file))
+    spec = load_spec(args.file)
     if spec.btf is None:
         raise InputError(f"{args.file}: the object has no .BTF section")
     sys.stdout.write(dump_raw(spec.btf) if args.raw else dump_c(spec.btf))
@@ -319,10 +319,10 @@ def _print_run(record: dict, out: TextIO) -> None:
             out.write(f"    {change['before']} -> {change['after']}\n")
 
 
-def _run_object(args: argparse.Namespace, image: bytes) -> int:
+def _run_object(args: argparse.Namespace) -> int:
     if args.mem is not None or args.mem_hex is not None:
         raise InputError("--mem/--mem-hex are for raw programs; objects take --data/--ctx")
-    obj = load_object(image, engine=args.engine, name=object_name(args.file))
+    obj = load_object(args.file, engine=args.engine)
     if args.prog is not None:
         prog = obj.programs[args.prog]
     elif len(obj.programs) == 1:
@@ -355,10 +355,8 @@ def _run_object(args: argparse.Namespace, image: bytes) -> int:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     check_engine(args.engine)
-    if Path(args.file).suffix not in ASM_SUFFIXES:
-        image = _read_bytes(args.file)
-        if image.startswith(ELF_MAGIC):
-            return _run_object(args, image)
+    if Path(args.file).suffix not in ASM_SUFFIXES and _read_bytes(args.file).startswith(ELF_MAGIC):
+        return _run_object(args)
     object_only = {
         "--prog": args.prog,
         "--data": args.data,
