@@ -208,6 +208,30 @@ def _cmd_btf(args: argparse.Namespace) -> int:
     return 0
 
 
+# The value ranges of --ksym (an address) and --kconfig (a signed or unsigned option value,
+# stored in the extern's own width).
+_ASSIGNMENT_RANGES = {"--ksym": (0, 1 << 64), "--kconfig": (-(1 << 63), 1 << 64)}
+
+
+def _parse_assignments(items: Sequence[str] | None, flag: str) -> dict[str, int]:
+    """``NAME=VALUE`` options (decimal or 0x-hex values) as a mapping; a later one wins."""
+    low, high = _ASSIGNMENT_RANGES[flag]
+    values: dict[str, int] = {}
+    for item in items or ():
+        name, sep, text = item.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise InputError(f"{flag} {item!r}: expected NAME=VALUE")
+        try:
+            value = int(text.strip(), 0)
+        except ValueError as e:
+            raise InputError(f"{flag} {item!r}: {text!r} is not a decimal or 0x-hex integer") from e
+        if not low <= value < high:
+            raise InputError(f"{flag} {item!r}: {value} is out of range [{low}, {high - 1}]")
+        values[name] = value
+    return values
+
+
 def _parse_ctx(text: str) -> Any:
     """``--ctx``: a JSON object of ctx field names (int values, or hex strings for byte
     fields such as ``cb``), a JSON list of u64 arguments, or a JSON string of raw hex bytes."""
@@ -322,7 +346,9 @@ def _print_run(record: dict, out: TextIO) -> None:
 def _run_object(args: argparse.Namespace) -> int:
     if args.mem is not None or args.mem_hex is not None:
         raise InputError("--mem/--mem-hex are for raw programs; objects take --data/--ctx")
-    obj = load_object(args.file, engine=args.engine)
+    ksyms = _parse_assignments(args.ksym, "--ksym")
+    kconfig = _parse_assignments(args.kconfig, "--kconfig")
+    obj = load_object(args.file, engine=args.engine, ksyms=ksyms, kconfig=kconfig)
     if args.prog is not None:
         prog = obj.programs[args.prog]
     elif len(obj.programs) == 1:
@@ -362,6 +388,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         "--data": args.data,
         "--data-hex": args.data_hex,
         "--ctx": args.ctx,
+        "--ksym": args.ksym,
+        "--kconfig": args.kconfig,
     }
     given = [flag for flag, value in object_only.items() if value is not None]
     if given or args.repeat != 1:
@@ -461,6 +489,18 @@ def _setup_run(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--repeat", type=_positive_int, default=1, metavar="N", help="objects: run N times"
+    )
+    p.add_argument(
+        "--ksym",
+        action="append",
+        metavar="NAME=ADDR",
+        help="objects: the address of a __ksym extern (repeatable; decimal or 0x-hex)",
+    )
+    p.add_argument(
+        "--kconfig",
+        action="append",
+        metavar="NAME=VALUE",
+        help="objects: the value of a __kconfig extern (repeatable; decimal or 0x-hex)",
     )
     p.add_argument("--engine", choices=ENGINES, default="interp")
     p.add_argument("--budget", type=_positive_int, metavar="N", help="instruction budget")

@@ -322,6 +322,106 @@ def test_btf_dump_golden(cli, calls_object: Path) -> None:
     assert raw.code == 0 and raw.out.startswith("[1] ")
 
 
+# ---- run OBJ.o with --ksym / --kconfig ----
+
+PACKET_HEX = bytes(range(64)).hex()
+
+
+@pytest.fixture
+def kfuncs_object(tmp_path: Path) -> Path:
+    """tc_wq returns 1 when its strong typeless ksym bpf_prog_active has zero low 16 bits,
+    2 otherwise; the object loads only with that ksym given."""
+    target = tmp_path / "kfuncs.o"
+    target.write_bytes((FIXTURES / "loader_kfuncs.o").read_bytes())
+    return target
+
+
+@pytest.fixture
+def globals_object(tmp_path: Path) -> Path:
+    """socket_version prints its LINUX_KERNEL_VERSION and CONFIG_HZ kconfig externs."""
+    target = tmp_path / "globals.o"
+    target.write_bytes((FIXTURES / "loader_globals.o").read_bytes())
+    return target
+
+
+def run_json(cli, *argv: str) -> dict:
+    outcome = cli(*argv, "--json")
+    assert (outcome.code, outcome.err) == (0, "")
+    return json.loads(outcome.out)
+
+
+def test_run_without_a_strong_ksym_names_it(cli, kfuncs_object: Path) -> None:
+    outcome = cli("run", "kfuncs.o", "--prog", "tc_wq", "--data-hex", PACKET_HEX)
+    assert outcome.code == 2 and "ksym 'bpf_prog_active' is unknown" in outcome.err
+
+
+@pytest.mark.parametrize(
+    ("ksyms", "retval"),
+    [
+        (["bpf_prog_active=0x10000"], 1),
+        (["bpf_prog_active=65536"], 1),
+        (["bpf_prog_active=0x10001"], 2),
+        # The last of a repeated name wins; names the object lacks are ignored, as
+        # load_object ignores them.
+        (["bpf_prog_active=0x10001", "bpf_prog_active=0x20000", "unused_sym=7"], 1),
+        (["bpf_prog_active=0x20000", "bpf_prog_active=0x20001"], 2),
+        ([" bpf_prog_active = 0XFFFFFFFFFFFF0000 "], 1),
+    ],
+)
+def test_run_with_ksyms(cli, kfuncs_object: Path, ksyms: list[str], retval: int) -> None:
+    options = [arg for k in ksyms for arg in ("--ksym", k)]
+    record = run_json(cli, "run", "kfuncs.o", "--prog", "tc_wq", "--data-hex", PACKET_HEX, *options)
+    assert record["retval"] == retval
+    assert [e["kind"] for e in record["async_ran"]] == ["wq"]
+
+
+def test_run_with_kconfig(cli, globals_object: Path) -> None:
+    argv = ("run", "globals.o", "--prog", "socket_version", "--data-hex", PACKET_HEX)
+    options = ("--kconfig", "CONFIG_HZ=1000", "--kconfig", "LINUX_KERNEL_VERSION=0x60800")
+    record = run_json(cli, *argv, *options)
+    assert record["output"] == [f"kernel {0x60800} hz 1000 len 50"]
+    # A negative value is stored in the extern's width (CONFIG_HZ is an int here).
+    record = run_json(cli, *argv, "--kconfig", "CONFIG_HZ=-1", "--ksym", "unused_sym=1")
+    assert record["output"][0].endswith(" hz -1 len 50")
+
+
+def test_run_bad_ksym_golden(cli, kfuncs_object: Path) -> None:
+    argv = ("run", "kfuncs.o", "--prog", "tc_wq", "--ksym", "bpf_prog_active=0x1000x")
+    outcome = golden(cli, "error_bad_ksym", *argv)
+    assert outcome.code == 2 and outcome.out == ""
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (["--ksym", "bpf_prog_active"], "--ksym 'bpf_prog_active': expected NAME=VALUE"),
+        (["--ksym", "=5"], "--ksym '=5': expected NAME=VALUE"),
+        (["--ksym", "x="], "--ksym 'x=': '' is not a decimal or 0x-hex integer"),
+        (["--ksym", "x=ten"], "'ten' is not a decimal or 0x-hex integer"),
+        (["--ksym", "x=-1"], "--ksym 'x=-1': -1 is out of range [0, 18446744073709551615]"),
+        (["--ksym", f"x={1 << 64:#x}"], "is out of range [0, 18446744073709551615]"),
+        (["--kconfig", "CONFIG_HZ"], "--kconfig 'CONFIG_HZ': expected NAME=VALUE"),
+        (["--kconfig", "CONFIG_HZ=1.5"], "'1.5' is not a decimal or 0x-hex integer"),
+        (["--kconfig", f"CONFIG_HZ={-(1 << 63) - 1}"], "out of range [-9223372036854775808, "),
+    ],
+)
+def test_run_malformed_assignments(
+    cli, kfuncs_object: Path, option: list[str], message: str
+) -> None:
+    # The good ksym comes first: a malformed option fails even when the load would succeed.
+    argv = ("run", "kfuncs.o", "--prog", "tc_wq", "--ksym", "bpf_prog_active=0x10000", *option)
+    outcome = cli(*argv)
+    assert outcome.code == 2 and outcome.out == ""
+    assert outcome.err.startswith(f"pybpf: error: {option[0]} ") and outcome.err.count("\n") == 1
+    assert message in outcome.err
+
+
+@pytest.mark.parametrize("option", ["--ksym", "--kconfig"])
+def test_run_assignments_only_for_objects(cli, program_bin: Path, option: str) -> None:
+    outcome = cli("run", "prog.bin", option, "x=1")
+    assert outcome.code == 2 and f"{option}: only for object files (.o)" in outcome.err
+
+
 def test_run_assembly_file(cli, tmp_path: Path) -> None:
     (tmp_path / "p.s").write_text("mov %r0, %r2\nexit\n")
     (tmp_path / "mem").write_bytes(bytes(5))
