@@ -316,7 +316,7 @@ class RunContext:
         self.shared = shared if shared is not None else SharedState()
         self.prog_type = prog_type
         self.cpu = self.env.cpu
-        self.rng = random.Random(self.env.prandom_seed)
+        self._rng: random.Random | None = None
         self.clock_ns = self.env.clock_start_ns
         self.output: list[str] = []
         self.redirect: RedirectRecord | None = None
@@ -343,6 +343,17 @@ class RunContext:
         if self._call_function is None:
             raise UnsupportedError("callbacks", "the engine installed no call_function hook")
         return self._call_function(func_ptr, *args) & MASK64
+
+    # -- prandom ------------------------------------------------------------------------------
+
+    @property
+    def rng(self) -> random.Random:
+        """The run's prandom generator, seeded with ``env.prandom_seed``. Built on first use:
+        seeding one costs more than a whole small run, and most runs never ask."""
+        rng = self._rng
+        if rng is None:
+            rng = self._rng = random.Random(self.env.prandom_seed)
+        return rng
 
     # -- clock --------------------------------------------------------------------------------
 
