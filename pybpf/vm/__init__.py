@@ -5,7 +5,14 @@ verified program once as an `Interpreter` and runs it per call; `run_program` ru
 program in one call (the conformance suite, the CLI).
 """
 
-from pybpf.vm.codegen import FUNC_PTR_TAG, HANDLERS, MAX_CALL_FRAMES, STACK_SIZE, func_pointer
+from pybpf.vm.codegen import (
+    FUNC_PTR_TAG,
+    HANDLERS,
+    MAX_CALL_FRAMES,
+    STACK_SIZE,
+    ReplaceFrame,
+    func_pointer,
+)
 from pybpf.vm.interpreter import (
     DEFAULT_BUDGET,
     Execution,
@@ -29,6 +36,7 @@ __all__ = [
     "Execution",
     "HelperFn",
     "Interpreter",
+    "ReplaceFrame",
     "Resolver",
     "RunOutcome",
     "RunState",

@@ -428,13 +428,38 @@ def _local_call(f: _Fn, pc: int, callee: str) -> None:
     _drop_caches(f)
 
 
+class ReplaceFrame(Exception):
+    """Raised by a helper to replace the frame of the BPF function calling it (what
+    bpf_tail_call does inside a subprogram): that function ends at once and returns what
+    ``run()`` gives, ``(r0, instructions executed)``. Only functions other than the
+    program's main one catch it; in the main function it ends the whole execution, and the
+    runtime that raised it replaces the program."""
+
+    def __init__(self, run: Callable[[], tuple[int, int]]) -> None:
+        super().__init__("frame replaced")
+        self.run = run
+
+
+def _helper_call(f: _Fn, call: str) -> None:
+    """``r0 = call``, after telling the run where the caller's frame is (helpers that call
+    back into the program, such as bpf_loop, put the callback's frame below it)."""
+    f.line("rs.fp = fp")
+    if f.main:
+        f.line(f"r0 = {call} & {M64}")
+    else:
+        # try costs nothing on the path without an exception (Python 3.11+).
+        f.line("try:")
+        f.line(f"    r0 = {call} & {M64}")
+        f.line("except ReplaceFrame as j:")
+        f.line("    r0, k = j.run()")
+        # n already counts the whole block; the instructions after the call never run.
+        f.line(f"    return r0 & {M64}, n - {f.rest} + k")
+    _drop_caches(f)
+
+
 def _call_helper(g: Generator, f: _Fn, pc: int, insn: Instruction) -> None:
     g.helpers.add(insn.imm)
-    # Helpers that call back into the program (bpf_loop, ...) put the callback's frame
-    # below the caller's: `RunState.call_function` reads the frame pointer from here.
-    f.line("rs.fp = fp")
-    f.line(f"r0 = H{insn.imm}({_ARGS}) & {M64}")
-    _drop_caches(f)
+    _helper_call(f, f"H{insn.imm}({_ARGS})")
 
 
 def _call_kfunc(g: Generator, f: _Fn, pc: int, insn: Instruction) -> None:
@@ -456,9 +481,7 @@ def _callx(g: Generator, f: _Fn, pc: int, insn: Instruction) -> None:
     f.line(f"t = FUNCS.get(r{insn.dst_reg})")
     f.line("if t is None:")
     f.indent += 1
-    f.line("rs.fp = fp")
-    f.line(f"r0 = rs.helper({pc}, r{insn.dst_reg})({_ARGS}) & {M64}")
-    _drop_caches(f)
+    _helper_call(f, f"rs.helper({pc}, r{insn.dst_reg})({_ARGS})")
     f.indent -= 1
     f.line("else:")
     f.indent += 1

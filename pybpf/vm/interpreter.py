@@ -44,6 +44,7 @@ from pybpf.vm.codegen import (
     M64,
     MAX_CALL_FRAMES,
     STACK_SIZE,
+    ReplaceFrame,
     cache_bounds,
     func_name,
     func_pointer,
@@ -127,6 +128,7 @@ _BASE_GLOBALS = {
     "SMOD64": _smod64,
     "SMOD32": _smod32,
     "ALOCK": _ATOMIC_LOCK,
+    "ReplaceFrame": ReplaceFrame,
 }
 
 
