@@ -28,7 +28,11 @@ program type's builder, the program runs ``repeat`` times on it inside an Arena 
 duration is the average, retval is the last run's r0 as the u32 the kernel reports.
 Helpers reach the run through a thread-local frame, so one prepared program can run on
 several threads at once, each with its own ``RunContext``. ``bpf_tail_call`` replaces the
-running program by the prog-array slot's program (same ctx; at most MAX_TAIL_CALL_CNT);
+running function's frame by the prog-array slot's program (same ctx; at most
+MAX_TAIL_CALL_CNT per run, subprograms' tail calls included): from the main function it
+replaces the program; from a subprogram, as with the kernel's x86-64 JIT since 5.10, the
+target (and the chain it starts) runs in the subprogram's place and its r0 becomes the
+subprogram's return value, and the caller goes on with its registers and stack intact;
 callbacks of bpf_loop / for_each_map_elem run on a frame below the caller's; timer and
 work-queue callbacks run after the program returned, in the program that armed them.
 """
@@ -76,7 +80,7 @@ from pybpf.loader import MapSpec, ObjectSpec, ProgramSpec, RelocKind, StructOpsS
 from pybpf.maps import ArrayMap, BpfMap, ProgArrayMap, QueueMap, create_map
 from pybpf.memory import Arena, Region
 from pybpf.uapi import BpfMapType, BpfProgType
-from pybpf.vm import DEFAULT_BUDGET, Interpreter, current_run
+from pybpf.vm import DEFAULT_BUDGET, Interpreter, ReplaceFrame, current_run
 
 HelperFn = Callable[[int, int, int, int, int], int]
 T = TypeVar("T")
@@ -114,9 +118,10 @@ class RunResult:
     the packet after the run (data_out) or None for packet-less types; ``ctx`` the ctx_out
     bytes (None when the kernel returns none); ``duration_ns`` the average over ``repeat``
     runs; ``output`` the trace_printk lines of every repetition; ``redirect`` the last
-    redirect requested; ``tail_calls`` how many tail calls the last run took; ``async_ran``
-    the timer / work-queue callbacks that ran; ``insns`` the instructions the last run
-    executed (the final program of a tail-call chain, with its callbacks); ``program`` the
+    redirect requested; ``tail_calls`` how many tail calls the last run took (subprograms'
+    included); ``async_ran`` the timer / work-queue callbacks that ran; ``insns`` the
+    instructions the last run executed (the final program of a main-level tail-call chain,
+    with its callbacks and the programs its subprograms' tail calls ran); ``program`` the
     name of that final program.
     """
 
@@ -160,24 +165,72 @@ class Names(Mapping[str, T], Generic[T]):
 
 
 class _Frame:
-    """The run a helper call belongs to and the program executing (tail calls change it)."""
+    """The run a helper call belongs to, the program executing (tail calls change it), what
+    a tail call's target runs with, and how many tail calls the run took."""
 
-    __slots__ = ("program", "run")
+    __slots__ = ("budget", "built", "program", "run", "tail_calls", "trace")
 
-    def __init__(self, run: RunContext, program: Program) -> None:
+    def __init__(
+        self,
+        run: RunContext,
+        program: Program,
+        built: BuiltContext,
+        budget: int | None,
+        trace: Callable[..., None] | None,
+    ) -> None:
         self.run = run
         self.program = program
+        self.built = built
+        self.budget = budget
+        self.trace = trace
+        self.tail_calls = 0
 
 
 _frames = threading.local()
 
 
-class _TailCall(Exception):
-    """Raised by the tail-call helper to unwind the running program (never escapes a run)."""
+class _TailCall(ReplaceFrame):
+    """Raised by the tail-call helper. Inside a subprogram the VM catches it at the helper's
+    call site and the target's chain runs in place of the subprogram's frame, its r0 becoming
+    the subprogram's (the kernel's x86-64 JIT since 5.10); from the main function it unwinds
+    the running program, which `_run_chain` replaces by the target. Never escapes a run."""
 
-    def __init__(self, target: Program) -> None:
-        super().__init__(target.name)
+    def __init__(self, frame: _Frame, target: Program) -> None:
+        super().__init__(self._replace)
+        self.frame = frame
         self.target = target
+
+    def _replace(self) -> tuple[int, int]:
+        frame = self.frame
+        caller = frame.program
+        frame.tail_calls += 1
+        try:
+            _, r0, insns = _run_chain(frame, self.target)
+        finally:
+            frame.program = caller
+        return r0, insns
+
+
+def _run_chain(frame: _Frame, prog: Program) -> tuple[Program, int, int]:
+    """Run ``prog`` and the tail calls its main function takes: (last program, r0, insns of
+    the last program)."""
+    built = frame.built
+    while True:
+        frame.program = prog
+        p = built.packet
+        packet = None if p is None else (p.data, p.data_end - p.data)
+        try:
+            ex = prog.prepare().execute(
+                built.ctx_addr, budget=frame.budget, trace=frame.trace, packet=packet
+            )
+        except _TailCall as jump:
+            prog = jump.target
+            frame.tail_calls += 1
+            continue
+        except Trap as e:
+            prog._annotate(e)
+            raise
+        return prog, ex.r0, ex.insns
 
 
 class _ProgramQueue(AsyncQueue):
@@ -240,7 +293,7 @@ def _tail_call(frame: _Frame) -> int:
     if isinstance(target, str):
         target = frame.program.object.programs.get(target)
     if isinstance(target, Program) and target.prog_type is frame.program.prog_type:
-        raise _TailCall(target)
+        raise _TailCall(frame, target)
     return -errno.ENOENT
 
 
@@ -401,14 +454,14 @@ class Program:
                     shared=obj.shared,
                 )
                 built.attach(run)
-                frame = _Frame(run, self)
+                frame = _Frame(run, self, built, budget, trace)
                 run.async_queue = _ProgramQueue(frame)
                 run.install_call_function(self._callback_runner(frame, budget, trace))
                 previous = getattr(_frames, "frame", None)
                 _frames.frame = frame
                 try:
                     start = time.perf_counter_ns()
-                    last, r0, insns, tail_calls = self._execute(frame, built, budget, trace)
+                    last, r0, insns = _run_chain(frame, self)
                     total += time.perf_counter_ns() - start
                     async_ran += run.drain_async()
                 finally:
@@ -423,40 +476,13 @@ class Program:
                 duration_ns=total // max(repeat, 1),
                 output=output,
                 redirect=run.redirect,
-                tail_calls=tail_calls,
+                tail_calls=frame.tail_calls,
                 async_ran=async_ran,
                 insns=insns,
                 program=last.name,
             )
         finally:
             built.free()
-
-    def _execute(
-        self,
-        frame: _Frame,
-        built: BuiltContext,
-        budget: int | None,
-        trace: Callable[..., None] | None,
-    ) -> tuple[Program, int, int, int]:
-        """Run the program and the tail calls it takes: (last program, r0, insns, tail calls)."""
-        prog = self
-        tail_calls = 0
-        while True:
-            p = built.packet
-            packet = None if p is None else (p.data, p.data_end - p.data)
-            try:
-                ex = prog.prepare().execute(
-                    built.ctx_addr, budget=budget, trace=trace, packet=packet
-                )
-            except _TailCall as jump:
-                prog = jump.target
-                frame.program = prog
-                tail_calls += 1
-                continue
-            except Trap as e:
-                prog._annotate(e)
-                raise
-            return prog, ex.r0, ex.insns, tail_calls
 
     def _callback_runner(
         self, frame: _Frame, budget: int | None, trace: Callable[..., None] | None

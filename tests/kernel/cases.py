@@ -384,6 +384,24 @@ CASES: tuple[Case, ...] = (
         ),
         "userspace replaces and adds prog-array slots",
     ),
+    # ------------------------------------------------------------------ tailcall_subprog.o
+    Case(
+        "tail_call_subprog",
+        "tailcall_subprog.o",
+        tuple(
+            Step("sub_entry", data=bytes([slot, which]) + bytes(12))
+            for slot, which in ((0, 0), (1, 0), (0, 1), (1, 1), (2, 0), (3, 0), (3, 1), (9, 0))
+        ),
+        about="a tail call inside a static or global subprogram returns the target's r0 to "
+        "the subprogram's caller; an empty slot lets the subprogram continue",
+    ),
+    Case(
+        "tail_call_subprog_limit",
+        "tailcall_subprog.o",
+        (Step("sub_loop", data=bytes(14)), Step("main_then_sub", data=bytes(14))),
+        (Prep("update_prog", "loop_jumps", u32(0), target="sub_loop"),),
+        "tail calls from subprograms count toward one MAX_TAIL_CALL_CNT per run",
+    ),
     Case(
         "map_in_map",
         "map_in_map.o",
