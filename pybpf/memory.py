@@ -53,6 +53,8 @@ MAX_ARENA = 1 << 32  # virtual addresses must fit the u32 packet-pointer fields 
 # below this size slice assignment is cheaper than the system call.
 _DISCARD_MIN = 64 << 10
 _HOST_PAGE = mmap.PAGESIZE
+# Zeros to copy from: slicing a view of them is cheaper than building bytes(n) per allocation.
+_ZEROS = memoryview(bytes(max(_DISCARD_MIN, _HOST_PAGE)))
 # How many extents of a bin that may or may not fit are tried before a sure fit is taken from
 # a bigger bin; a full scan happens only when no bigger bin has anything.
 _SCAN_LIMIT = 8
@@ -246,9 +248,13 @@ class Arena:
             self._check_live(region, "deferred free")
             if region.start in self._pending_starts:
                 raise ArenaError(f"region {region.start:#x}+{region.size} deferred twice")
-            self._pending.append((self._epoch, region))
-            self._pending_starts.add(region.start)
             self._epoch += 1
+            if not self._active and not self._pending:
+                # What the queue and reclaim below would do, without the round trip.
+                self._release(region)
+                return
+            self._pending.append((self._epoch - 1, region))
+            self._pending_starts.add(region.start)
             if not self._active:
                 self._reclaim_locked()
 
@@ -420,7 +426,8 @@ class Arena:
             raise ArenaError("use of a closed arena")
 
     def _check_live(self, region: Region, what: str) -> None:
-        if self._live.get(region.start) != region:
+        live = self._live.get(region.start)
+        if live is not region and live != region:
             raise ArenaError(
                 f"{what} of region {region.start:#x}+{region.size} that is not live "
                 "(double free or foreign region)"
@@ -446,27 +453,39 @@ class Arena:
         self._binmap |= 1 << b
         self._bytes_free += size
 
-    def _remove_free(self, start: int, size: int) -> None:
-        del self._free_at[start]
-        del self._free_ending[start + size]
-        b = size.bit_length()
-        bin_ = self._bins[b]
-        del bin_[start]
-        if not bin_:
-            self._binmap &= ~(1 << b)
-        self._bytes_free -= size
+    # _merge_free and _take are the allocator's hot path (every test run allocates and frees
+    # its context): they edit the extent tables inline, in the order removing and adding
+    # extents one by one would, so each bin keeps the same order and allocations the same
+    # addresses.
 
     def _merge_free(self, start: int, size: int) -> None:
-        after = self._free_at.get(start + size)
+        free_at, ending, bins = self._free_at, self._free_ending, self._bins
+        binmap = self._binmap
+        self._bytes_free += size
+        end = start + size
+        after = free_at.pop(end, None)
         if after is not None:
-            self._remove_free(start + size, after)
-            size += after
-        before = self._free_ending.get(start)
+            del ending[end + after]
+            b = after.bit_length()
+            bin_ = bins[b]
+            del bin_[end]
+            if not bin_:
+                binmap &= ~(1 << b)
+            end += after
+        before = ending.pop(start, None)
         if before is not None:
-            self._remove_free(before, start - before)
-            size += start - before
+            del free_at[before]
+            b = (start - before).bit_length()
+            bin_ = bins[b]
+            del bin_[before]
+            if not bin_:
+                binmap &= ~(1 << b)
             start = before
-        self._add_free(start, size)
+        free_at[start] = end - start
+        ending[end] = start
+        b = (end - start).bit_length()
+        bins[b][start] = None
+        self._binmap = binmap | 1 << b
 
     def _take(self, need: int, align: int) -> int | None:
         """Carve ``need`` bytes at a multiple of ``align`` out of a free extent."""
@@ -474,7 +493,9 @@ class Arena:
         low = need.bit_length()
         # Every extent in bin b has at least 2**(b-1) bytes: from bin `sure` on, any will do.
         sure = (need + slack - 1).bit_length() + 1
-        found = self._scan(low, sure, need, align, _SCAN_LIMIT)
+        # Bins low..sure-1 (sure >= low always) are scanned only when one holds anything.
+        may_fit = self._binmap & ((1 << sure) - (1 << low))
+        found = self._scan(low, sure, need, align, _SCAN_LIMIT) if may_fit else None
         if found is None:
             above = self._binmap >> sure
             if above:
@@ -486,13 +507,31 @@ class Arena:
         if found is None:
             return None
         start, size = found
-        self._remove_free(start, size)
         at = (start + align - 1) & -align
+        tail = at + need
+        end = start + size
+        free_at, ending, bins = self._free_at, self._free_ending, self._bins
+        binmap = self._binmap
+        b = size.bit_length()
+        bin_ = bins[b]
+        del bin_[start], free_at[start], ending[end]
+        if not bin_:
+            binmap &= ~(1 << b)
         # Neighbours of a free extent are never free, so the cut-offs need no merging.
         if at > start:
-            self._add_free(start, at - start)
-        if at + need < start + size:
-            self._add_free(at + need, start + size - at - need)
+            free_at[start] = at - start
+            ending[at] = start
+            b = (at - start).bit_length()
+            bins[b][start] = None
+            binmap |= 1 << b
+        if tail < end:
+            free_at[tail] = end - tail
+            ending[end] = tail
+            b = (end - tail).bit_length()
+            bins[b][tail] = None
+            binmap |= 1 << b
+        self._binmap = binmap
+        self._bytes_free -= need
         return at
 
     def _scan(
@@ -511,11 +550,11 @@ class Arena:
     def _zero(self, start: int, size: int) -> None:
         end = start + size
         if size < _DISCARD_MIN:
-            self._view[start:end] = bytes(size)
+            self._view[start:end] = _ZEROS[:size]
             return
         lo, hi = self._discard(start, size)
-        self._view[start:lo] = bytes(lo - start)
-        self._view[hi:end] = bytes(end - hi)
+        self._view[start:lo] = _ZEROS[: lo - start]
+        self._view[hi:end] = _ZEROS[: end - hi]
 
     def _discard(self, start: int, size: int) -> tuple[int, int]:
         """Drop the whole pages inside the extent (they read back as zeros); returns them."""
