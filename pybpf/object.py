@@ -830,7 +830,12 @@ class Object:
             return self._kfunc_id(name, weak, {"program": spec.name, "pc": pc})
         if weak:
             return 0
-        raise LinkError(f"ksym {name!r} is unknown (pass ksyms={{...}})", program=spec.name, pc=pc)
+        raise LinkError(
+            f"ksym {name!r} is unknown (give its address: load_object(ksyms=...) or"
+            f" pybpf run --ksym {name}=ADDR)",
+            program=spec.name,
+            pc=pc,
+        )
 
     def _kfunc_id(self, name: str, weak: bool, where: dict[str, Any]) -> int:
         with self._kfunc_lock:
