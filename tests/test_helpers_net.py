@@ -103,7 +103,7 @@ def test_skb_store_bytes(arena: Arena) -> None:
 
 def test_l3_csum_replace_sizes_2_and_4(arena: Arena) -> None:
     h, built = harness(arena, T.SCHED_CLS, PKT)
-    data = h.run.packet.data  # type: ignore[union-attr]
+    data = h.run.packet.data
     old_word = h.read(data + 14 + 8, 2)  # ttl, protocol
     new_word = bytes([63]) + old_word[1:]
     assert h.call("l3_csum_replace", h.run.ctx_addr, IP_CSUM, le(old_word), le(new_word), 2) == 0
@@ -111,25 +111,25 @@ def test_l3_csum_replace_sizes_2_and_4(arena: Arena) -> None:
     new_dst = bytes([192, 168, 7, 9])
     assert h.call("l3_csum_replace", h.run.ctx_addr, IP_CSUM, le(DST), le(new_dst), 4) == 0
     arena.write(data + 14 + 16, new_dst)
-    ip = built.data_out()[14:34]  # type: ignore[index]
+    ip = built.data_out()[14:34]
     assert ip[10:12] == rfc1071(ip[:10] + b"\0\0" + ip[12:]).to_bytes(2, "big")
     assert rfc1071(ip) == 0
 
 
 def test_l3_csum_replace_by_diff_with_csum_diff(arena: Arena) -> None:
     h, built = harness(arena, T.SCHED_CLS, PKT)
-    data = h.run.packet.data  # type: ignore[union-attr]
+    data = h.run.packet.data
     old, new = h.mem(SRC), h.mem(bytes([172, 16, 0, 99]))
     diff = h.call("csum_diff", old, 4, new, 4, 0)
     assert h.call("l3_csum_replace", h.run.ctx_addr, IP_CSUM, 0, diff, 0) == 0
     arena.write(data + 14 + 12, bytes([172, 16, 0, 99]))
-    assert rfc1071(built.data_out()[14:34]) == 0  # type: ignore[index]
+    assert rfc1071(built.data_out()[14:34]) == 0
     assert h.call("l3_csum_replace", h.run.ctx_addr, IP_CSUM, 1, diff, 0) == -errno.EINVAL
 
 
 def test_l4_csum_replace_with_pseudo_header(arena: Arena) -> None:
     h, built = harness(arena, T.SCHED_CLS, PKT)
-    data = h.run.packet.data  # type: ignore[union-attr]
+    data = h.run.packet.data
     new_dst = bytes([8, 8, 4, 4])
     flags = BPF_F_PSEUDO_HDR | 4
     assert h.call("l4_csum_replace", h.run.ctx_addr, UDP_CSUM, le(DST), le(new_dst), flags) == 0
@@ -140,7 +140,7 @@ def test_l4_csum_replace_with_pseudo_header(arena: Arena) -> None:
     new_port = (8080).to_bytes(2, "big")
     assert h.call("l4_csum_replace", h.run.ctx_addr, UDP_CSUM, le(port), le(new_port), 2) == 0
     arena.write(data + 14 + 20 + 2, new_port)
-    udp = built.data_out()[34:]  # type: ignore[index]
+    udp = built.data_out()[34:]
     pseudo = SRC + new_dst + struct.pack("!BBH", 0, 17, len(udp))
     assert rfc1071(pseudo + udp) == 0
 
@@ -153,7 +153,7 @@ def test_l4_csum_mangled_zero(arena: Arena) -> None:
     assert built.data_out() == pkt  # a zero (absent) UDP checksum is left alone
     flags = BPF_F_MARK_MANGLED_0 | BPF_F_MARK_ENFORCE
     assert h.call("l4_csum_replace", ctx, UDP_CSUM, 0, 0, flags) == 0
-    assert built.data_out()[UDP_CSUM : UDP_CSUM + 2] == b"\xff\xff"  # type: ignore[index]
+    assert built.data_out()[UDP_CSUM : UDP_CSUM + 2] == b"\xff\xff"
 
 
 @pytest.mark.parametrize(
@@ -231,8 +231,8 @@ def test_l3_replace4_matches_recomputed_checksum(ttl: int, old: bytes, new: byte
         pkt = bytes(12) + b"\x08\x00" + ipv4_header(old, DST, ttl=ttl) + bytes(8)
         h, built = harness(arena, T.SCHED_CLS, pkt)
         assert h.call("l3_csum_replace", h.run.ctx_addr, IP_CSUM, le(old), le(new), 4) == 0
-        arena.write(h.run.packet.data + 14 + 12, new)  # type: ignore[union-attr]
-        ip = built.data_out()[14:34]  # type: ignore[index]
+        arena.write(h.run.packet.data + 14 + 12, new)
+        ip = built.data_out()[14:34]
         assert int.from_bytes(ip[10:12], "big") == rfc1071(ip[:10] + b"\0\0" + ip[12:])
 
 
@@ -269,7 +269,7 @@ def test_xdp_adjust_tail_limits(arena: Arena) -> None:
     room = 4096 - 320 - 256 - 60  # frame size - skb_shared_info - headroom - packet
     assert h.call("xdp_adjust_tail", ctx, room + 1) == -errno.EINVAL
     assert h.call("xdp_adjust_tail", ctx, room) == 0
-    assert xdp_fields(h)[1] == h.run.packet.hard_end  # type: ignore[union-attr]
+    assert xdp_fields(h)[1] == h.run.packet.hard_end
 
 
 BIG = bytes((i * 13 + 5) & 0xFF for i in range(5000))

@@ -35,7 +35,7 @@ KSYMS = {"bpf_prog_active": 0x10000}
 
 
 def load(name: str, **kw: object) -> Object:
-    return pybpf.load_object(FIXTURES / f"{name}.o", **kw)  # type: ignore[arg-type]
+    return pybpf.load_object(FIXTURES / f"{name}.o", **kw)
 
 
 def u32(v: int) -> int:

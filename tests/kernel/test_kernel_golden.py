@@ -30,22 +30,17 @@ GOLDEN = sorted((HERE / "golden").glob("*.json"))
 
 ENGINES = ("interp", "jit")
 
-# Comparisons pybpf does not meet yet: golden case -> the precise difference (kernel 6.18).
-KNOWN_DIFFERENCES: dict[str, str] = {}
-
 
 def _load(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text())
 
 
 def _params() -> list[Any]:
-    out = []
-    for engine in ENGINES:
-        for path in GOLDEN:
-            reason = KNOWN_DIFFERENCES.get(path.stem)
-            marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
-            out.append(pytest.param(path, engine, id=f"{path.stem}-{engine}", marks=marks))
-    return out
+    return [
+        pytest.param(path, engine, id=f"{path.stem}-{engine}")
+        for engine in ENGINES
+        for path in GOLDEN
+    ]
 
 
 @functools.cache
