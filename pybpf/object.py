@@ -424,10 +424,18 @@ class Program:
         *,
         budget: int | None = DEFAULT_BUDGET,
         trace: Callable[..., None] | None = None,
+        cpu: int | None = None,
     ) -> RunResult:
         """Run as BPF_PROG_TEST_RUN does: ``data`` is data_in, ``ctx`` ctx_in (bytes, field
-        mapping or u64 list, see ``encode_ctx``), ``repeat`` how many runs (0 means 1)."""
+        mapping or u64 list, see ``encode_ctx``), ``repeat`` how many runs (0 means 1).
+        ``cpu`` is the CPU the run is on (bpf_get_smp_processor_id, per-CPU map slots), as
+        BPF_F_TEST_RUN_ON_CPU asks; by default the calling thread's (`Object.thread_cpu`)."""
         check_engine(engine or self.object.engine)
+        ncpus = self.object.env.ncpus
+        if cpu is None:
+            cpu = self.object.thread_cpu()
+        elif not isinstance(cpu, int) or isinstance(cpu, bool) or not 0 <= cpu < ncpus:
+            raise RunInputError(errno.EINVAL, f"cpu must be an int in 0..{ncpus - 1}, not {cpu!r}")
         if not isinstance(repeat, int) or isinstance(repeat, bool) or repeat < 0:
             raise RunInputError(errno.EINVAL, f"repeat must be a non-negative int, not {repeat!r}")
         if data is not None and not isinstance(data, bytes | bytearray | memoryview):
@@ -453,6 +461,7 @@ class Program:
                     env=obj.env,
                     shared=obj.shared,
                 )
+                run.cpu = cpu
                 built.attach(run)
                 frame = _Frame(run, self, built, budget, trace)
                 run.async_queue = _ProgramQueue(frame)
@@ -614,6 +623,8 @@ class Object:
         self.kfunc_fns: dict[int, HelperFn] = {}
         self._kfunc_ids: dict[str, int] = {}
         self._kfunc_lock = threading.Lock()
+        self._thread_cpus: dict[int, int] = {}
+        self._thread_cpus_lock = threading.Lock()
         try:
             self.maps: Names[BpfMap] = Names("map", self._create_maps())
             self.programs: Names[Program] = Names(
@@ -629,6 +640,18 @@ class Object:
         except BaseException:
             self.arena.close()
             raise
+
+    def thread_cpu(self) -> int:
+        """The CPU the calling thread's runs use: the first thread to run gets ``env.cpu``,
+        each further thread the next CPU (modulo ``env.ncpus``), so that threads running at
+        once use their own per-CPU map slots as programs on different CPUs do."""
+        ident = threading.get_ident()
+        with self._thread_cpus_lock:
+            cpu = self._thread_cpus.get(ident)
+            if cpu is None:
+                cpu = (self.env.cpu + len(self._thread_cpus)) % self.env.ncpus
+                self._thread_cpus[ident] = cpu
+            return cpu
 
     def __repr__(self) -> str:
         return (

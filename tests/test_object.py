@@ -382,3 +382,45 @@ def test_cli_run_object_errors(
 ) -> None:
     assert main(["run", str(FIXTURES / "object_runtime.o"), *argv]) == code
     assert message in capsys.readouterr().err
+
+
+def test_threads_run_on_their_own_cpu() -> None:
+    """Concurrent threads use distinct per-CPU slots, as programs on distinct CPUs do: the
+    non-atomic `pp->count++` on a per-CPU value then loses nothing."""
+    obj = load("loader_maps", ncpus=4)
+    prog = obj.programs["xdp_count"]
+    threads, runs = 4, 60
+    cpus: list[int] = []
+    errors: list[BaseException] = []
+    ready = threading.Barrier(threads)
+
+    def work() -> None:
+        ready.wait()
+        try:
+            for _ in range(runs):
+                prog.run(data=PACKET)
+            cpus.append(obj.thread_cpu())
+        except pybpf.BpfError as e:
+            errors.append(e)
+
+    pool = [threading.Thread(target=work) for _ in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    assert errors == []
+    assert sorted(cpus) == [0, 1, 2, 3]
+    counts = [slot["count"] for slot in obj.maps["percpu_counts"][0]]
+    assert counts == [runs] * threads
+
+
+def test_run_on_a_chosen_cpu() -> None:
+    obj = load("loader_maps", ncpus=2)
+    prog = obj.programs["xdp_count"]
+    prog.run(data=PACKET, cpu=1)
+    prog.run(data=PACKET, cpu=1)
+    prog.run(data=PACKET)
+    assert [slot["count"] for slot in obj.maps["percpu_counts"][0]] == [1, 2]
+    for bad in (2, -1, True, "0"):
+        with pytest.raises(pybpf.RunInputError, match=r"cpu must be an int in 0\.\.1"):
+            prog.run(data=PACKET, cpu=bad)
