@@ -2,8 +2,8 @@
  *
  * IPv4 frames get skb->mark = skb->len, skb->priority = the IP TOS byte and cb[0] = the
  * protocol field as the program sees it (network byte order), and are accepted (TC_ACT_OK);
- * anything else is dropped (TC_ACT_SHOT). Frames from the all-ones MAC (pkt_type BROADCAST)
- * get cb[1] = 1.
+ * anything else is dropped (TC_ACT_SHOT). Frames to a group MAC (pkt_type MULTICAST; under
+ * BPF_PROG_TEST_RUN that includes all-ones, as lo has no broadcast address) get cb[1] = 1.
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -27,7 +27,7 @@ int tc_mark(struct __sk_buff *skb)
 	skb->mark = skb->len;
 	skb->priority = ip->tos;
 	skb->cb[0] = skb->protocol;
-	if (skb->pkt_type == PACKET_BROADCAST)
+	if (skb->pkt_type == PACKET_MULTICAST)
 		skb->cb[1] = 1;
 	return TC_ACT_OK;
 }

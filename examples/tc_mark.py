@@ -36,7 +36,7 @@ def main() -> None:
 
     res = prog.run(data=frame(b"\xff" * 6, 0x0800, tos=0), ctx={"cb": bytes(20)})
     cb = struct.unpack_from("<5I", res.ctx, CB)
-    print("broadcast ->", res.retval, "cb", cb)
+    print("all-ones  ->", res.retval, "cb", cb)  # multicast on lo: it has no broadcast address
     assert res.retval == TC_ACT_OK and cb[1] == 1
 
     res = prog.run(data=frame(bytes.fromhex("020000000002"), 0x86DD, tos=0) + bytes(40))

@@ -566,8 +566,10 @@ def _check_xdp_rxq(ingress: int, rx_queue: int, egress: int) -> None:
 
 
 def _pkt_type(dest: bytes) -> int:
+    # eth_type_trans on lo: its address and its broadcast address are both all zeros, so
+    # every group address (all-ones too) is PACKET_MULTICAST and none is PACKET_BROADCAST.
     if dest[0] & 1:
-        return PACKET_BROADCAST if dest == b"\xff" * 6 else PACKET_MULTICAST
+        return PACKET_MULTICAST
     return PACKET_HOST if dest == bytes(6) else PACKET_OTHERHOST
 
 

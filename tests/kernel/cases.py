@@ -487,6 +487,16 @@ CASES: tuple[Case, ...] = (
         about="bpf_skb_load_bytes and LD_ABS/LD_IND",
     ),
     Case(
+        "tc_pkt_type",
+        "skb.o",
+        tuple(
+            Step("tc_fields", data=udp_packet(dst=bytes.fromhex(dest)), ctx=skb_ctx())
+            for dest in ("000000000000", "01005e000001", "ffffffffffff")
+        ),
+        about="test_run's device is lo, whose broadcast address is all zeros: no frame is "
+        "PACKET_BROADCAST, all-ones is PACKET_MULTICAST (the last step's shows in seen[2])",
+    ),
+    Case(
         "tc_fields",
         "skb.o",
         (
