@@ -5,9 +5,10 @@ root, on a machine that permits bpf()) loads each case's object with libbpf, app
 preparation, runs the steps with BPF_PROG_TEST_RUN and writes `golden/<case>.json`. The
 goldens carry every input too, so `test_kernel_golden.py` replays them without this module.
 
-A case is: one object (`<name>.o` beside this file), map preparation applied from userspace
-before the first step, and steps run in order on the same loaded object (map state carries
-over). Every map the object has is recorded after the last step (see `record.py`).
+A case is: one object (`<name>.o` beside this file, or a path relative to this directory for
+objects not written for the comparison: the examples and the corpus), map preparation applied
+from userspace before the first step, and steps run in order on the same loaded object (map
+state carries over). Every map the object has is recorded after the last step (see `record.py`).
 """
 
 from __future__ import annotations
@@ -124,14 +125,29 @@ def udp(src: str, dst: str, sport: int, dport: int, payload: bytes) -> bytes:
     return struct.pack("!HHHH", sport, dport, length, check) + payload
 
 
-def udp_packet(payload: bytes = b"ping-pong!") -> bytes:
+def udp_packet(payload: bytes = b"ping-pong!", dst: bytes = MAC_A) -> bytes:
     inner = udp("192.168.1.10", "10.0.0.1", 40000, 53, payload)
-    return eth(0x0800, ipv4("192.168.1.10", "10.0.0.1", 17, inner))
+    return eth(0x0800, ipv4("192.168.1.10", "10.0.0.1", 17, inner), dst=dst)
 
 
 def tcp_packet() -> bytes:
     segment = struct.pack("!HHIIBBHHH", 1234, 80, 1, 0, 0x50, 0x02, 8192, 0, 0)
     return eth(0x0800, ipv4("172.16.0.1", "172.16.0.2", 6, segment))
+
+
+EXAMPLES = "../../examples/"
+CORPUS = "../corpus/"
+
+
+def echo_packet() -> bytes:
+    """A UDP datagram to the echo port (7): xdp_count bounces it."""
+    inner = udp("192.168.1.10", "10.0.0.1", 40000, 7, b"echo me")
+    return eth(0x0800, ipv4("192.168.1.10", "10.0.0.1", 17, inner))
+
+
+def arp_frame() -> bytes:
+    arp = struct.pack("!HHBBH", 1, 0x0800, 6, 4, 1) + MAC_B + ip4("10.0.0.2") + bytes(6)
+    return eth(0x0806, arp + ip4("10.0.0.1"), dst=b"\xff" * 6)
 
 
 def skb_ctx(mark: int = 0, priority: int = 0, cb: tuple[int, ...] = ()) -> bytes:
@@ -608,5 +624,77 @@ CASES: tuple[Case, ...] = (
         "alu_v4_atomics",
         "alu_v4.o",
         (Step("atomics", ctx=nums(0x1234, 0, 5, 0)), Step("atomics", ctx=nums(-1, 0, -100, 0))),
+    ),
+    # ------------------------------------------------------- objects not written for this
+    Case(
+        "example_xdp_count",
+        EXAMPLES + "xdp_count.o",
+        (
+            Step("xdp_count", data=udp_packet()),
+            Step("xdp_count", data=echo_packet()),
+            Step("xdp_count", data=tcp_packet(), repeat=3),
+            Step("xdp_count", data=arp_frame()),
+            Step("xdp_count", data=udp_packet()[:10]),
+            Step("xdp_count", data=udp_packet()[:30]),
+            Step("xdp_count", data=eth(0x0800, ipv4("10.1.1.1", "10.1.1.2", 17, b"abc", ttl=1))),
+            Step("xdp_count", data=eth(0x0800, ipv4("10.1.1.1", "10.1.1.2", 47, bytes(8)))),
+            Step("xdp_count", data=echo_packet()[:38]),
+        ),
+    ),
+    Case(
+        "example_tc_mark",
+        EXAMPLES + "tc_mark.o",
+        (
+            Step("tc_mark", data=udp_packet(), ctx=skb_ctx(mark=5, priority=1)),
+            Step("tc_mark", data=eth(0x0800, ipv4("1.2.3.4", "5.6.7.8", 6, b"", ttl=9))),
+            Step("tc_mark", data=arp_frame(), ctx=skb_ctx()),
+            Step("tc_mark", data=udp_packet(dst=b"\xff" * 6), ctx=skb_ctx(cb=(7, 7))),
+            Step("tc_mark", data=udp_packet()[:30], ctx=skb_ctx()),
+            Step("tc_mark", data=tcp_packet(), ctx=skb_ctx(mark=1), repeat=2),
+        ),
+    ),
+    Case(
+        "example_queue_ringbuf",
+        EXAMPLES + "queue_ringbuf.o",
+        (
+            Step("drain", ctx=struct.pack("<II", 2, 99)),
+            Step("drain", ctx=struct.pack("<II", 0, 99)),
+            Step("drain", ctx=struct.pack("<II", 3, 0)),
+            Step("drain", ctx=struct.pack("<II", 5, 0)),
+        ),
+        prepare=tuple(Prep("push", "jobs", value=u32(v)) for v in (3, 70000, 5, 0, 11)),
+    ),
+    Case(
+        "corpus_globals",
+        CORPUS + "globals.o",
+        (
+            Step("account", data=udp_packet()),
+            Step("account", data=arp_frame(), repeat=3),
+            Step("account", data=udp_packet(pattern(1200))),
+            Step("account", data=udp_packet(pattern(300)), ctx=skb_ctx(mark=2)),
+            Step("account", data=udp_packet()[:14]),
+        ),
+        about="every kind of global: .data/.bss/.rodata and custom sections, static and hidden",
+    ),
+    Case(
+        "corpus_subprogs",
+        CORPUS + "subprogs.o",
+        (
+            Step("classify", data=udp_packet(), ctx=skb_ctx(mark=9)),
+            Step("classify", data=tcp_packet()),
+            Step("classify", data=udp_packet(pattern(200)), repeat=2),
+            Step("classify", data=arp_frame()[:14]),
+            Step("tail_stage1", data=udp_packet()),
+            Step("tail_stage2", data=tcp_packet(), ctx=skb_ctx(mark=12345)),
+            Step("xdp_mix", data=udp_packet()),
+            Step("xdp_mix", data=arp_frame()),
+        ),
+        prepare=(
+            Prep("update", "values", u32(3), u64(1000)),
+            Prep("update", "values", u32(15), u64(-7)),
+            Prep("update_prog", "jump_table", u32(0), target="tail_stage1"),
+            Prep("update_prog", "jump_table", u32(1), target="tail_stage2"),
+        ),
+        about="24 subprograms, global functions, bpf_loop, for_each_map_elem and tail calls",
     ),
 )
