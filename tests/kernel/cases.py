@@ -665,6 +665,12 @@ CASES: tuple[Case, ...] = (
         prepare=tuple(Prep("push", "jobs", value=u32(v)) for v in (3, 70000, 5, 0, 11)),
     ),
     Case(
+        "example_loop_globals",
+        EXAMPLES + "loop_globals.o",
+        tuple(Step("fib", ctx=u32(n)) for n in (10, 100, 0, 1, 32, 2)),
+        about="bpf_loop over .bss, a .data counter, a .rodata cap",
+    ),
+    Case(
         "corpus_globals",
         CORPUS + "globals.o",
         (
