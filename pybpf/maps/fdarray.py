@@ -182,32 +182,9 @@ def meta_equal(template: BpfMap, m: BpfMap) -> bool:
     return True
 
 
-class _MapRefs:
-    """Checks shared by both map-in-map types."""
-
-    inner: BpfMap | None
-
-    def _check_map(self, owner: BpfMap, value: Any) -> None:
-        if self.inner is None:
-            raise owner._error(errno.EBADF, "map-in-map created without an inner map template")
-        if not isinstance(value, BpfMap):
-            raise owner._error(
-                errno.EBADF, f"inner value must be a map, not {type(value).__name__}"
-            )
-        if value.arena is not owner.arena:
-            raise owner._error(errno.EINVAL, "inner map lives in another arena")
-        if not meta_equal(self.inner, value):
-            raise owner._error(
-                errno.EINVAL,
-                f"inner map {value.name!r} does not match the template (map type, key and "
-                "value size, flags, special fields; max_entries for arrays)",
-            )
-
-
-class ArrayOfMapsMap(_MapRefs, _FdArray):
-    """BPF_MAP_TYPE_ARRAY_OF_MAPS."""
-
-    batch_ops = frozenset({"lookup_batch", "update_batch"})
+class _MapRefs(BpfMap):
+    """What both map-in-map types share: the inner map template and the check of a value
+    against it."""
 
     def __init__(
         self,
@@ -219,15 +196,32 @@ class ArrayOfMapsMap(_MapRefs, _FdArray):
         super().__init__(arena, attrs, fields)
         self.inner = inner
 
+    def _check_ref(self, value: Any) -> None:
+        if self.inner is None:
+            raise self._error(errno.EBADF, "map-in-map created without an inner map template")
+        if not isinstance(value, BpfMap):
+            raise self._error(errno.EBADF, f"inner value must be a map, not {type(value).__name__}")
+        if value.arena is not self.arena:
+            raise self._error(errno.EINVAL, "inner map lives in another arena")
+        if not meta_equal(self.inner, value):
+            raise self._error(
+                errno.EINVAL,
+                f"inner map {value.name!r} does not match the template (map type, key and "
+                "value size, flags, special fields; max_entries for arrays)",
+            )
+
+
+class ArrayOfMapsMap(_MapRefs, _FdArray):
+    """BPF_MAP_TYPE_ARRAY_OF_MAPS."""
+
+    batch_ops = frozenset({"lookup_batch", "update_batch"})
+
     def lookup_elem(self, key: bytes, cpu: int = 0) -> int:
         index = self._slot(key)
         if index >= self.max_entries:
             return 0
         m = self._slots[index]
         return m.handle if m is not None else 0
-
-    def _check_ref(self, value: Any) -> None:
-        self._check_map(self, value)
 
 
 class HashOfMapsMap(_MapRefs, BpfMap):
@@ -242,8 +236,7 @@ class HashOfMapsMap(_MapRefs, BpfMap):
         fields: tuple[SpecialField, ...],
         inner: BpfMap | None = None,
     ) -> None:
-        super().__init__(arena, attrs, fields)
-        self.inner = inner
+        super().__init__(arena, attrs, fields, inner)
         self._maps: dict[bytes, BpfMap] = {}
 
     def lookup_elem(self, key: bytes, cpu: int = 0) -> int:
@@ -269,7 +262,7 @@ class HashOfMapsMap(_MapRefs, BpfMap):
     def _u_update(self, key: bytes, value: Any, flags: int) -> None:
         if flags > BPF_EXIST:
             raise self._error(errno.EINVAL, f"invalid update flags {flags:#x}")
-        self._check_map(self, value)
+        self._check_ref(value)
         with self._lock:
             exists = key in self._maps
             rc = check_flags(exists, flags)
