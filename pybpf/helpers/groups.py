@@ -59,23 +59,11 @@ TASK_IDENTITY: frozenset[T] = TRACING | {
     T.CGROUP_SOCKOPT,
 }
 
-# bpf_perf_event_output: the tracing protos and the skb/xdp event-output protos.
-PERF_OUTPUT: frozenset[T] = TRACING | {
-    T.SOCKET_FILTER,
-    T.SCHED_CLS,
-    T.SCHED_ACT,
-    T.XDP,
-    T.CGROUP_SKB,
-    T.CGROUP_SOCK,
-    T.CGROUP_SOCK_ADDR,
-    T.LWT_IN,
-    T.LWT_OUT,
-    T.LWT_XMIT,
-    T.LWT_SEG6LOCAL,
-    T.SOCK_OPS,
-    T.SK_SKB,
-    T.SK_MSG,
-}
+# bpf_perf_event_output: the tracing protos and the skb/xdp/sock event-output protos, which
+# every networking type has but those whose func_proto offers no event output at all.
+PERF_OUTPUT: frozenset[T] = TRACING | (
+    NET_BASE - {T.SK_REUSEPORT, T.FLOW_DISSECTOR, T.CGROUP_SOCKOPT, T.SK_LOOKUP, T.NETFILTER}
+)
 
 # bpf_skb_load_bytes (and its flow-dissector / reuseport variants under the same id).
 SKB_LOAD: frozenset[T] = frozenset(
