@@ -17,10 +17,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from pybpf.errors import DecodeError
-from pybpf.isa.opcodes import BY_OPCODE, MAX_REG, OpSpec, Shape, invalid_opcode_reason
+from pybpf.isa.opcodes import BY_NAME, BY_OPCODE, MAX_REG, OpSpec, Shape, invalid_opcode_reason
 
 _SLOT = struct.Struct("<BBhi")
 SLOT_SIZE = 8
+# The one opcode spanning two slots (every lddw kind shares it; src_reg tells them apart).
+LDDW_OPCODE = BY_NAME["lddw"][0].opcode
 
 
 def _wrap(value: int, bits: int) -> int:
@@ -51,7 +53,7 @@ class Instruction:
     def lddw(cls, dst_reg: int, value: int, src_reg: int = 0) -> Instruction:
         """An lddw of the 64-bit ``value`` (taken modulo 2**64)."""
         value &= (1 << 64) - 1
-        return cls(0x18, dst_reg, src_reg, 0, value & 0xFFFFFFFF, value >> 32)
+        return cls(LDDW_OPCODE, dst_reg, src_reg, 0, value & 0xFFFFFFFF, value >> 32)
 
     @property
     def imm64(self) -> int:
@@ -68,13 +70,13 @@ class Instruction:
 
     @property
     def slots(self) -> int:
-        return 2 if self.opcode == 0x18 else 1
+        return 2 if self.opcode == LDDW_OPCODE else 1
 
     def encode(self) -> bytes:
         if not (0 <= self.opcode <= 0xFF and 0 <= self.dst_reg <= 15 and 0 <= self.src_reg <= 15):
             raise DecodeError("field out of range for encoding", pc=-1)
         first = _SLOT.pack(self.opcode, self.dst_reg | self.src_reg << 4, self.offset, self.imm)
-        if self.opcode == 0x18:
+        if self.opcode == LDDW_OPCODE:
             return first + _SLOT.pack(0, 0, 0, self.next_imm)
         return first
 
