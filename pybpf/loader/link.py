@@ -15,6 +15,7 @@ from typing import Any
 
 from pybpf.errors import RelocationError
 from pybpf.isa import Instruction
+from pybpf.isa.instruction import LDDW_OPCODE
 from pybpf.isa.opcodes import (
     BPF_PSEUDO_CALL,
     BPF_PSEUDO_FUNC,
@@ -35,7 +36,6 @@ from pybpf.loader.spec import (
 )
 
 _CALL = BY_NAME["call"][0].opcode
-_LDDW = BY_NAME["lddw"][0].opcode
 
 
 class _Layout:
@@ -178,7 +178,7 @@ def _relocate(
     rel = ctx.code_rels.get(fn.section_index, {}).get(sec_pc)
     at = layout.placed[(fn.section_index, fn.start)] + sec_pc - fn.start
     is_call = insn.opcode == _CALL
-    is_lddw = insn.opcode == _LDDW
+    is_lddw = insn.opcode == LDDW_OPCODE
     if rel is None:
         if is_call and insn.src_reg == BPF_PSEUDO_CALL:
             target, start, new = _target(
