@@ -12,11 +12,13 @@ map-in-map slots) and of the struct_ops sections (which program each member poin
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
+from typing import Any
 
-from pybpf.btf import BtfType, Kind, Linkage
+from pybpf.btf import BtfType, Kind, Linkage, VarSecInfo
 from pybpf.errors import LoadError, RelocationError
 from pybpf.loader.context import INSN_SIZE, Context
-from pybpf.loader.elf import SHT_NOBITS, SHT_PROGBITS, STT_SECTION, Section
+from pybpf.loader.elf import SHT_NOBITS, SHT_PROGBITS, STT_SECTION, Rel, Section, Symbol
 from pybpf.loader.spec import MapSpec, ObjectSpec, StructOpsSpec
 from pybpf.uapi import BPF_OBJ_NAME_LEN, BpfMapType, BpfProgType, MapFlag
 
@@ -385,24 +387,37 @@ def collect_data_relocations(ctx: Context, spec: ObjectSpec) -> None:
             _struct_ops_members(ctx, spec, rel_sec, target)
 
 
-def _map_slots(ctx: Context, spec: ObjectSpec, rel_sec: Section, maps_sec: Section) -> None:
+def _pointer_relocations(
+    ctx: Context, rel_sec: Section, sec: Section, what: str
+) -> Iterator[tuple[Rel, Symbol, dict[str, Any], VarSecInfo]]:
+    """Each 8-byte pointer relocation of a BTF-described data section (``.maps`` initial
+    values, ``.struct_ops`` function pointers) with its symbol, the error location, and the
+    section variable (``what``) holding the pointer."""
     btf = ctx.btf
-    datasec = btf.datasec(".maps") if btf is not None else None
-    if btf is None or datasec is None:
+    datasec = btf.datasec(sec.name) if btf is not None else None
+    if datasec is None:
         raise RelocationError(
-            "relocations in .maps without BTF", path=ctx.path, section=rel_sec.name
+            f"relocations in {sec.name} without BTF", path=ctx.path, section=rel_sec.name
         )
     for rel in ctx.elf.relocations[rel_sec.index]:
         sym = ctx.relocation_symbol(rel_sec, rel)
         where = {"path": ctx.path, "section": rel_sec.name, "symbol": sym.name, "offset": rel.at}
-        found = [
-            v
-            for v in datasec.vars
-            if v.offset <= rel.offset and rel.offset + 8 <= v.offset + v.size
-        ]
-        if not found:
-            raise RelocationError(f"no map at .maps offset {rel.offset:#x}", **where)
-        vi = found[0]
+        holder = next(
+            (
+                v
+                for v in datasec.vars
+                if v.offset <= rel.offset and rel.offset + 8 <= v.offset + v.size
+            ),
+            None,
+        )
+        if holder is None:
+            raise RelocationError(f"no {what} at {sec.name} offset {rel.offset:#x}", **where)
+        yield rel, sym, where, holder
+
+
+def _map_slots(ctx: Context, spec: ObjectSpec, rel_sec: Section, maps_sec: Section) -> None:
+    btf = ctx.btf
+    for rel, sym, where, vi in _pointer_relocations(ctx, rel_sec, maps_sec, "map"):
         m = spec.maps[btf[vi.type_id].name]
         if m.type in _MAP_IN_MAP:
             if sym.shndx != maps_sec.index or sym.name not in spec.maps:
@@ -430,22 +445,7 @@ def _map_slots(ctx: Context, spec: ObjectSpec, rel_sec: Section, maps_sec: Secti
 
 def _struct_ops_members(ctx: Context, spec: ObjectSpec, rel_sec: Section, sec: Section) -> None:
     btf = ctx.btf
-    datasec = btf.datasec(sec.name) if btf is not None else None
-    if btf is None or datasec is None:
-        raise RelocationError(
-            "struct_ops relocations without BTF", path=ctx.path, section=rel_sec.name
-        )
-    for rel in ctx.elf.relocations[rel_sec.index]:
-        sym = ctx.relocation_symbol(rel_sec, rel)
-        where = {"path": ctx.path, "section": rel_sec.name, "symbol": sym.name, "offset": rel.at}
-        owner = [
-            v
-            for v in datasec.vars
-            if v.offset <= rel.offset < v.offset + btf.size_of(btf[v.type_id].type_id)
-        ]
-        if not owner:
-            raise RelocationError(f"no struct_ops variable at offset {rel.offset:#x}", **where)
-        vi = owner[0]
+    for rel, sym, where, vi in _pointer_relocations(ctx, rel_sec, sec, "struct_ops variable"):
         ops = spec.struct_ops[btf[vi.type_id].name]
         t = btf[ops.type_id]
         moff = rel.offset - vi.offset
