@@ -86,14 +86,8 @@ def _apply(
     try:
         patched = None if res.poison else _patch(insn, res)
     except _Unsafe as e:
-        if not poison:
-            raise BtfError(
-                f"CO-RE {rec.kind.name} relocation of {record.type_name} ({rec.access_str}) at "
-                f"{_where(ctx, sec_name, pc)}: {e}",
-                path=ctx.path,
-                section=sec_name,
-                offset=pc * INSN_SIZE,
-            ) from None
+        # The compiled instruction does not match what the relocation expects: as libbpf,
+        # that is one more reason the relocation cannot be satisfied.
         patched, res = None, replace(res, poison=True, reason=str(e))
     if patched is None:
         if not poison:
