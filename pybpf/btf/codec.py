@@ -54,28 +54,29 @@ def encode_value(btf: Btf, type_id: int, value: object) -> bytes:
     return bytes(buf)
 
 
-def _put_bits(btf: Btf, buf: bytearray, bit_pos: int, bits: int, raw: int) -> None:
-    """Store `bits` bits of `raw` at bit `bit_pos` (little-endian bit numbering as on BPF)."""
+def _bit_window(btf: Btf, bit_pos: int, bits: int) -> tuple[int, int, int]:
+    """The bytes holding bits [bit_pos, bit_pos + bits): (first byte, end byte, the shift of
+    the field inside them read as one integer in the BTF's byte order)."""
     first = bit_pos // 8
     last = (bit_pos + bits + 7) // 8
-    order = btf.byteorder
-    word = int.from_bytes(buf[first:last], order)
     shift = bit_pos - first * 8
-    if order == "big":
+    if btf.byteorder == "big":
         shift = (last - first) * 8 - shift - bits
+    return first, last, shift
+
+
+def _put_bits(btf: Btf, buf: bytearray, bit_pos: int, bits: int, raw: int) -> None:
+    """Store `bits` bits of `raw` at bit `bit_pos` (little-endian bit numbering as on BPF)."""
+    first, last, shift = _bit_window(btf, bit_pos, bits)
+    word = int.from_bytes(buf[first:last], btf.byteorder)
     mask = ((1 << bits) - 1) << shift
     word = (word & ~mask) | ((raw << shift) & mask)
-    buf[first:last] = word.to_bytes(last - first, order)
+    buf[first:last] = word.to_bytes(last - first, btf.byteorder)
 
 
 def _get_bits(btf: Btf, data: bytes, bit_pos: int, bits: int) -> int:
-    first = bit_pos // 8
-    last = (bit_pos + bits + 7) // 8
-    order = btf.byteorder
-    word = int.from_bytes(data[first:last], order)
-    shift = bit_pos - first * 8
-    if order == "big":
-        shift = (last - first) * 8 - shift - bits
+    first, last, shift = _bit_window(btf, bit_pos, bits)
+    word = int.from_bytes(data[first:last], btf.byteorder)
     return (word >> shift) & ((1 << bits) - 1)
 
 
