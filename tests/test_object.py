@@ -254,17 +254,19 @@ def test_repeat_runs_on_one_ctx() -> None:
     assert obj.maps["hits"][0] == 6
 
 
-def test_threads_lose_no_atomic_update() -> None:
-    obj = load("object_runtime")
-    obj.maps["hash_hits"][1] = 0
-    prog = obj.programs["count_hits"]
-    threads, runs = 4, 100
+def run_in_threads(prog: pybpf.Program, threads: int, runs: int) -> list[int]:
+    """Run ``prog`` ``runs`` times on each of ``threads`` threads started together; no run
+    may fail. Returns the CPU each thread ran as."""
+    cpus: list[int] = []
     errors: list[BaseException] = []
+    ready = threading.Barrier(threads)
 
     def work() -> None:
+        ready.wait()
         try:
             for _ in range(runs):
                 prog.run(data=PACKET)
+            cpus.append(prog.object.thread_cpu())
         except pybpf.BpfError as e:
             errors.append(e)
 
@@ -274,6 +276,14 @@ def test_threads_lose_no_atomic_update() -> None:
     for t in pool:
         t.join()
     assert errors == []
+    return cpus
+
+
+def test_threads_lose_no_atomic_update() -> None:
+    obj = load("object_runtime")
+    obj.maps["hash_hits"][1] = 0
+    threads, runs = 4, 100
+    run_in_threads(obj.programs["count_hits"], threads, runs)
     assert obj.maps["hits"][0] == threads * runs
     assert obj.maps["hash_hits"][1] == threads * runs
 
@@ -388,27 +398,8 @@ def test_threads_run_on_their_own_cpu() -> None:
     """Concurrent threads use distinct per-CPU slots, as programs on distinct CPUs do: the
     non-atomic `pp->count++` on a per-CPU value then loses nothing."""
     obj = load("loader_maps", ncpus=4)
-    prog = obj.programs["xdp_count"]
     threads, runs = 4, 60
-    cpus: list[int] = []
-    errors: list[BaseException] = []
-    ready = threading.Barrier(threads)
-
-    def work() -> None:
-        ready.wait()
-        try:
-            for _ in range(runs):
-                prog.run(data=PACKET)
-            cpus.append(obj.thread_cpu())
-        except pybpf.BpfError as e:
-            errors.append(e)
-
-    pool = [threading.Thread(target=work) for _ in range(threads)]
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join()
-    assert errors == []
+    cpus = run_in_threads(obj.programs["xdp_count"], threads, runs)
     assert sorted(cpus) == [0, 1, 2, 3]
     counts = [slot["count"] for slot in obj.maps["percpu_counts"][0]]
     assert counts == [runs] * threads
